@@ -1,0 +1,55 @@
+//! One error type for the core. Every variant names what was wrong so a caller (and, through the
+//! bindings, a worker) can act on it.
+
+use crate::ids::DocId;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value typed or sent from outside was refused; nothing was stored.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+
+    #[error("document {0} not found")]
+    NotFound(DocId),
+
+    /// The document exists but is of another kind than the caller asked for.
+    #[error("document {id} is a {actual}, not a {expected}")]
+    WrongType {
+        id: DocId,
+        expected: &'static str,
+        actual: String,
+    },
+
+    /// A stored or received document could not be read; the rest of the store is unaffected.
+    #[error("document {id} is corrupt: {reason}")]
+    CorruptDocument { id: DocId, reason: String },
+
+    /// Changes received from another replica could not be decoded.
+    #[error("changes for document {id} are invalid: {reason}")]
+    InvalidChanges { id: DocId, reason: String },
+
+    /// A review step that the current review state does not allow (for example approving a draft).
+    #[error("cannot {action} a visit whose review state is {from}")]
+    InvalidTransition { action: &'static str, from: String },
+
+    /// The store was written by a newer version of Outpost than this one.
+    #[error("store schema version {found} is newer than this app supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+
+    #[error("storage: {0}")]
+    Storage(#[from] rusqlite::Error),
+
+    #[error("document engine: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Outpost's core: field records as Automerge documents in an offline SQLite store.
+//!
+//! Data flows `model` (typed views of documents) -> `store` (SQLite, index, merging). Sync and
+//! its transport arrive with later work; they build on `Store::export_changes` and
+//! `Store::import_changes`.
+
+mod error;
+mod ids;
+mod model;
+mod store;
+
+pub use automerge::ChangeHash;
+pub use error::{Error, Result};
+pub use ids::{Author, DeviceId, DocId, PersonId, TeamId, WorkerId};
+pub use model::assessment::{
+    Answer, Assessment, AssessmentEditor, CARE_ACT_OUTCOMES, NewAssessment, Outcome, Question, Template,
+    TemplateSection, template,
+};
+pub use model::authorship::AuthoredSpan;
+pub use model::fields::Field;
+pub use model::header::{DocType, SCHEMA_VERSION};
+pub use model::list::ItemId;
+pub use model::news2::{self, ClinicalRisk, Consciousness, News2, Parameter, SpO2Scale};
+pub use model::observations::{NewObservations, Observations, ObservationsEditor, RecordedVitals};
+pub use model::person::{
+    Consent, Contact, NewConsent, NewContact, NewPerson, NhsNumber, Person, PersonEditor, RiskTier,
+};
+pub use model::review::{Review, ReviewAction, ReviewState, ReviewStep};
+pub use model::visit::{Action, Helped, NewAction, NewVisit, Section, Setting, Visit, VisitEditor};
+pub use store::{ActionRow, CaseloadRow, Imported, Saved, SearchHit, StorageStats, Store, VisitRow, schema};

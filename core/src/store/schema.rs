@@ -1,0 +1,137 @@
+//! Numbered migrations under `PRAGMA user_version`. A store written by any earlier version is
+//! upgraded in order, each step in its own transaction; `tests` open a store at every version.
+
+use rusqlite::{Connection, Transaction};
+
+use crate::error::{Error, Result};
+
+/// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_documents, v2_index];
+
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// v1: the documents themselves. Changes are appended beside the heads they produce; a snapshot
+/// replaces the changes it covers when the document is compacted.
+fn v1_documents(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE documents (
+            doc_id   TEXT PRIMARY KEY,
+            snapshot BLOB,
+            heads    BLOB NOT NULL
+        ) STRICT;
+        CREATE TABLE changes (
+            seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+            hash   BLOB NOT NULL,
+            data   BLOB NOT NULL,
+            UNIQUE (doc_id, hash)
+        ) STRICT;",
+    )
+}
+
+/// v2: the query index beside the documents, and a revision counter for "changed since".
+/// Everything but `documents.revision` and `meta` can be rebuilt from the documents, and is
+/// rebuilt when the store opens after this migration.
+fn v2_index(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE documents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX documents_revision ON documents(revision);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+        INSERT INTO meta (key, value) VALUES ('revision', 0), ('reindex', 1);
+
+        CREATE TABLE doc_index (
+            id        INTEGER PRIMARY KEY,
+            doc_id    TEXT NOT NULL UNIQUE,
+            doc_type  TEXT NOT NULL,
+            person_id TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX doc_index_person ON doc_index(person_id, doc_type);
+        CREATE TABLE people (
+            person_id      TEXT PRIMARY KEY,
+            name           TEXT NOT NULL,
+            preferred_name TEXT,
+            date_of_birth  TEXT,
+            nhs_number     TEXT,
+            team           TEXT NOT NULL,
+            risk_tier      TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX people_team ON people(team, name);
+        CREATE TABLE allocations (
+            worker_id TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            PRIMARY KEY (worker_id, person_id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX allocations_person ON allocations(person_id);
+        CREATE TABLE visits (
+            visit_id     TEXT PRIMARY KEY,
+            person_id    TEXT NOT NULL,
+            worker_id    TEXT NOT NULL,
+            visit_at     INTEGER NOT NULL,
+            setting      TEXT NOT NULL,
+            safeguarding INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX visits_person ON visits(person_id, visit_at DESC);
+        CREATE INDEX visits_time ON visits(visit_at DESC);
+        CREATE TABLE reviews (
+            visit_id  TEXT PRIMARY KEY,
+            state     TEXT NOT NULL,
+            contested INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX reviews_state ON reviews(state);
+        CREATE TABLE actions (
+            action_id TEXT NOT NULL,
+            visit_id  TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            what      TEXT NOT NULL,
+            who       TEXT NOT NULL,
+            due       TEXT,
+            done      INTEGER NOT NULL,
+            cancelled INTEGER NOT NULL,
+            PRIMARY KEY (visit_id, action_id)
+        ) STRICT;
+        CREATE INDEX actions_open_due ON actions(due) WHERE done = 0 AND cancelled = 0;
+        CREATE INDEX actions_person ON actions(person_id);
+        CREATE TABLE assessments (
+            assessment_id TEXT PRIMARY KEY,
+            person_id     TEXT NOT NULL,
+            assessed_at   INTEGER NOT NULL,
+            template_id   TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE observations (
+            observations_id TEXT PRIMARY KEY,
+            person_id       TEXT NOT NULL,
+            taken_at        INTEGER NOT NULL,
+            news2           INTEGER,
+            risk            TEXT,
+            needs_confirmation INTEGER NOT NULL,
+            next_visit_due  TEXT
+        ) STRICT;
+        CREATE INDEX observations_person ON observations(person_id, taken_at DESC);
+        CREATE VIRTUAL TABLE visit_text USING fts5(
+            visit_id UNINDEXED, person_id UNINDEXED, body, tokenize = 'porter unicode61 remove_diacritics 2'
+        );",
+    )
+}
+
+pub(crate) fn version(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Brings the schema to `target`; used with `CURRENT_VERSION` on open, and with older targets by
+/// the upgrade tests to write stores as earlier releases did.
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    let found = version(conn)?;
+    if found > CURRENT_VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: CURRENT_VERSION,
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().take(target as usize).skip(found as usize) {
+        let tx = conn.transaction()?;
+        migration(&tx)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
