@@ -4,12 +4,14 @@
 //! its transport arrive with later work; they build on `Store::export_changes` and
 //! `Store::import_changes`.
 
+mod document;
 mod error;
 mod ids;
 mod model;
 mod store;
 
 pub use automerge::ChangeHash;
+pub use document::Document;
 pub use error::{Error, Result};
 pub use ids::{Author, DeviceId, DocId, PersonId, TeamId, WorkerId};
 pub use model::assessment::{

@@ -46,6 +46,15 @@ pub struct Imported {
     pub heads: Vec<ChangeHash>,
 }
 
+/// Received changes applied to a copy of a document, waiting to be written.
+struct PendingImport {
+    doc: AutoCommit,
+    existed: bool,
+    new_changes: Vec<Vec<u8>>,
+    missing: Vec<ChangeHash>,
+    heads: Vec<ChangeHash>,
+}
+
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
@@ -246,46 +255,71 @@ impl Store {
     /// if it is new here. Bytes that do not decode, or a document that is not an Outpost record,
     /// are refused and nothing stored changes.
     pub fn import_changes(&mut self, id: &DocId, bytes: &[u8]) -> Result<Imported> {
+        let mut imported = self.import_batch(&[(id.clone(), bytes)])?;
+        imported.pop().ok_or_else(|| Error::NotFound(id.clone()))
+    }
+
+    /// Imports many documents' changes in one transaction: all of them land, or (if any is
+    /// refused, with an error naming it) none does.
+    pub fn import_batch(&mut self, items: &[(DocId, &[u8])]) -> Result<Vec<Imported>> {
+        let mut decoded = Vec::with_capacity(items.len());
+        for (id, bytes) in items {
+            decoded.push(self.decode_import(id, bytes)?);
+        }
+        let tx = self.conn.transaction()?;
+        for (id, pending) in items.iter().map(|(id, _)| id).zip(decoded.iter_mut()) {
+            if pending.new_changes.is_empty() {
+                continue;
+            }
+            // A new document, or a long run of changes, is stored as one snapshot: smaller on
+            // disk and faster to load than its changes one by one.
+            if !pending.existed || pending.new_changes.len() >= COMPACT_AFTER_CHANGES {
+                write_snapshot(&tx, id, &mut pending.doc, pending.existed)?;
+            } else {
+                write_changes(&tx, id, &mut pending.doc, &pending.new_changes, true)?;
+            }
+        }
+        tx.commit()?;
+        let mut results = Vec::with_capacity(items.len());
+        for ((id, _), pending) in items.iter().zip(decoded) {
+            if pending.new_changes.len() >= COMPACT_AFTER_CHANGES || !pending.existed {
+                self.cache.reset_change_count(id);
+            } else {
+                self.cache.add_changes(id, pending.new_changes.len());
+            }
+            results.push(Imported {
+                applied: pending.new_changes.len(),
+                missing: pending.missing,
+                heads: pending.heads,
+            });
+            self.cache.put(id.clone(), pending.doc);
+        }
+        Ok(results)
+    }
+
+    /// Applies received bytes to a copy of the document, so a decode error half way through
+    /// leaves the stored and cached document exactly as it was.
+    fn decode_import(&mut self, id: &DocId, bytes: &[u8]) -> Result<PendingImport> {
         let invalid = |reason: String| Error::InvalidChanges { id: id.clone(), reason };
-        let (mut doc, existed) = match self.take_doc(id) {
-            Ok(doc) => (doc, true),
+        let (base, existed) = match self.doc(id) {
+            Ok(doc) => (doc.clone(), true),
             Err(Error::NotFound(_)) => (self.new_doc(), false),
             Err(e) => return Err(e),
         };
-        let before = doc.get_heads();
-        // Work on a copy: a decode error half way through must leave the cached document as it was.
-        let mut trial = doc.clone();
-        let outcome = trial
-            .load_incremental(bytes)
-            .map_err(|e| invalid(e.to_string()))
-            .and_then(|_| {
-                let header = header::read(&trial, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
-                if existed && header.person != header::read(&doc, id)?.person {
-                    return Err(invalid("changes would move the record to another person".into()));
-                }
-                Ok(header)
-            });
-        if let Err(e) = outcome {
-            if existed {
-                self.cache.put(id.clone(), doc);
-            }
-            return Err(e);
+        let before = base.clone().get_heads();
+        let mut doc = base.clone();
+        doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
+        let header = header::read(&doc, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
+        if existed && header.person != header::read(&base, id)?.person {
+            return Err(invalid("the changes would move the record to another person".into()));
         }
-        let new_changes: Vec<Vec<u8>> = trial
-            .get_changes(&before)
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect();
-        let missing = trial.get_missing_deps(&[]);
-        let heads = trial.get_heads();
-        if !new_changes.is_empty() {
-            self.persist(id, &mut trial, &new_changes, existed)?;
-        }
-        self.cache.put(id.clone(), trial);
-        Ok(Imported {
-            applied: new_changes.len(),
-            missing,
-            heads,
+        let new_changes = doc.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
+        Ok(PendingImport {
+            missing: doc.get_missing_deps(&[]),
+            heads: doc.get_heads(),
+            doc,
+            existed,
+            new_changes,
         })
     }
 
@@ -511,6 +545,15 @@ fn write_changes(
         insert.execute(params![id.as_str(), hash.0.as_slice(), change])?;
     }
     index::write(tx, id, doc)?;
+    Ok(revision)
+}
+
+/// Stores the whole document as its snapshot, replacing any stored changes.
+fn write_snapshot(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit, existed: bool) -> Result<i64> {
+    let snapshot = doc.save();
+    let revision = write_changes(tx, id, doc, &[], existed)?;
+    tx.execute("UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2", params![snapshot, id.as_str()])?;
+    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [id.as_str()])?;
     Ok(revision)
 }
 
