@@ -1,0 +1,1 @@
+//! Realistic caseload generation (being written).
