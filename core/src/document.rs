@@ -41,7 +41,9 @@ impl Document {
     pub fn new_visit(author: &Author, new: &NewVisit) -> Result<(Self, Self)> {
         let id = DocId::random();
         let visit = Self::new(id.clone(), author, |doc| visit::create(doc, new))?;
-        let review = Self::new(DocId::review_of(&id), author, |doc| review::create(doc, &id, &new.person))?;
+        let review = Self::new(DocId::review_of(&id), author, |doc| {
+            review::create(doc, &id, &new.person)
+        })?;
         Ok((visit, review))
     }
 

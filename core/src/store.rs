@@ -2,6 +2,7 @@
 //! and typed create / read / edit operations that report an edit saved only once it is on disk.
 
 mod cache;
+mod chunks;
 mod index;
 mod queries;
 pub mod schema;
@@ -232,11 +233,18 @@ impl Store {
     /// sends the whole document as a compact snapshot.
     pub fn export_changes(&mut self, id: &DocId, since: &[ChangeHash]) -> Result<Vec<u8>> {
         let doc = self.doc_mut(id)?;
-        if since.is_empty() {
+        // Heads this replica has never seen (the other side's own edits) say nothing about what
+        // it lacks from us; only the ones we know bound what to send.
+        let known: Vec<ChangeHash> = since
+            .iter()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        if known.is_empty() {
             return Ok(doc.save());
         }
         Ok(doc
-            .get_changes(since)
+            .get_changes(&known)
             .iter()
             .flat_map(|c| c.raw_bytes().to_vec())
             .collect())
@@ -307,13 +315,20 @@ impl Store {
             Err(e) => return Err(e),
         };
         let before = base.clone().get_heads();
+        chunks::validate(bytes).map_err(invalid)?;
         let mut doc = base.clone();
         doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
+        // Loading into an empty document replaces it wholesale, author included.
+        doc.set_author(Some(self.author.to_automerge()));
         let header = header::read(&doc, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
         if existed && header.person != header::read(&base, id)?.person {
             return Err(invalid("the changes would move the record to another person".into()));
         }
-        let new_changes = doc.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let new_changes = doc
+            .get_changes(&before)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
         Ok(PendingImport {
             missing: doc.get_missing_deps(&[]),
             heads: doc.get_heads(),
@@ -552,7 +567,10 @@ fn write_changes(
 fn write_snapshot(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit, existed: bool) -> Result<i64> {
     let snapshot = doc.save();
     let revision = write_changes(tx, id, doc, &[], existed)?;
-    tx.execute("UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2", params![snapshot, id.as_str()])?;
+    tx.execute(
+        "UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2",
+        params![snapshot, id.as_str()],
+    )?;
     tx.execute("DELETE FROM changes WHERE doc_id = ?1", [id.as_str()])?;
     Ok(revision)
 }
