@@ -609,7 +609,7 @@ fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 }
 
 fn decode_heads(id: &DocId, bytes: &[u8]) -> Result<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(Error::CorruptDocument {
             id: id.clone(),
             reason: format!("stored heads are {} bytes, not a multiple of 32", bytes.len()),

@@ -169,7 +169,7 @@ fn a_field_written_by_a_newer_app_survives_every_edit_this_version_makes() {
         "\"Polish\""
     );
     let (_, extra) = after.get(ROOT, "wellbeing_scale").unwrap().unwrap();
-    assert_eq!(after.get(&extra, "score").unwrap().unwrap().0.to_i64(), Some(41));
+    assert_eq!(after.get(&extra, "score").unwrap().unwrap().0.as_i64(), Some(41));
     let (_, sections) = after.get(ROOT, "sections").unwrap().unwrap();
     assert!(after.get(&sections, "spiritual_needs").unwrap().is_some());
 }

@@ -44,7 +44,9 @@ fn a_version_1_store_upgrades_keeps_every_document_and_builds_its_index() {
     let writer = author("w1", "w1-phone");
     let mut person = Document::new_person(&writer, &new_person("Ann Lee", &["w1"])).unwrap();
     let (mut visit, mut review) = Document::new_visit(&writer, &new_visit(person.id(), "w1", 11)).unwrap();
-    visit.edit_visit(|v| v.splice(Section::WhatMatters, 0, 0, "Her grandson's wedding")).unwrap();
+    visit
+        .edit_visit(|v| v.splice(Section::WhatMatters, 0, 0, "Her grandson's wedding"))
+        .unwrap();
     {
         let mut conn = Connection::open(&path).unwrap();
         schema::migrate_to(&mut conn, 1).unwrap();
@@ -56,7 +58,10 @@ fn a_version_1_store_upgrades_keeps_every_document_and_builds_its_index() {
     }
 
     let mut store = Store::open(&path, writer).unwrap();
-    assert_eq!(store.visit(visit.id()).unwrap().section(Section::WhatMatters), "Her grandson's wedding");
+    assert_eq!(
+        store.visit(visit.id()).unwrap().section(Section::WhatMatters),
+        "Her grandson's wedding"
+    );
     assert_eq!(store.person(person.id()).unwrap().name.value, "Ann Lee");
     // The index the upgrade added was built from the documents already there.
     let caseload = store.caseload(&WorkerId::new("w1").unwrap()).unwrap();
@@ -65,7 +70,9 @@ fn a_version_1_store_upgrades_keeps_every_document_and_builds_its_index() {
     assert_eq!(store.visits_in_review_state(ReviewState::Draft).unwrap().len(), 1);
     assert_eq!(store.search("wedding", 10).unwrap().len(), 1);
     // And the upgraded store takes new writes.
-    store.edit_visit(visit.id(), |v| v.splice(Section::Goals, 0, 0, "Dance")).unwrap();
+    store
+        .edit_visit(visit.id(), |v| v.splice(Section::Goals, 0, 0, "Dance"))
+        .unwrap();
     drop(store);
     let conn = Connection::open(&path).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
@@ -85,7 +92,11 @@ fn every_version_upgrades_to_current_and_reopening_is_idempotent() {
         let id = store.create_person(&new_person("Bea", &["w1"])).unwrap();
         drop(store);
         let mut store = Store::open(&path, author("w1", "p")).unwrap();
-        assert_eq!(store.person(&id).unwrap().name.value, "Bea", "upgraded from version {from}");
+        assert_eq!(
+            store.person(&id).unwrap().name.value,
+            "Bea",
+            "upgraded from version {from}"
+        );
     }
 }
 

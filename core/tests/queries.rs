@@ -22,7 +22,12 @@ fn caseload_visits_review_state_overdue_search_and_changed_since() {
     let checkpoint = s.revision().unwrap();
 
     s.edit_visit(&late, |v| {
-        v.splice(Section::CommunityConnections, 0, 0, "Suggested the allotment society on Fridays")?;
+        v.splice(
+            Section::CommunityConnections,
+            0,
+            0,
+            "Suggested the allotment society on Fridays",
+        )?;
         v.add_action(&NewAction {
             what: "Phone the allotment secretary".into(),
             who: "w1".into(),
@@ -36,7 +41,10 @@ fn caseload_visits_review_state_overdue_search_and_changed_since() {
         Ok(())
     })
     .unwrap();
-    s.edit_visit(&bobs, |v| v.splice(Section::Strengths, 0, 0, "Plays the fiddle at the hub")).unwrap();
+    s.edit_visit(&bobs, |v| {
+        v.splice(Section::Strengths, 0, 0, "Plays the fiddle at the hub")
+    })
+    .unwrap();
     s.review_visit(&middle, ReviewAction::Submit, None).unwrap();
 
     let w1 = WorkerId::new("w1").unwrap();
@@ -44,13 +52,30 @@ fn caseload_visits_review_state_overdue_search_and_changed_since() {
     assert_eq!(names, vec!["Ann Lee", "Bob Hale"]);
     let ann_row = &s.caseload(&w1).unwrap()[0];
     assert_eq!(ann_row.open_actions, 2);
-    assert_eq!(ann_row.last_visit.unwrap().date_naive(), NaiveDate::from_ymd_opt(2026, 3, 20).unwrap());
+    assert_eq!(
+        ann_row.last_visit.unwrap().date_naive(),
+        NaiveDate::from_ymd_opt(2026, 3, 20).unwrap()
+    );
     assert_eq!(s.team_caseload(&TeamId::new("north").unwrap()).unwrap().len(), 3);
 
-    let ann_visits: Vec<_> = s.visits_for_person(&ann).unwrap().into_iter().map(|r| r.visit).collect();
-    assert_eq!(ann_visits, vec![late.clone(), middle.clone(), early.clone()], "newest first");
+    let ann_visits: Vec<_> = s
+        .visits_for_person(&ann)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.visit)
+        .collect();
+    assert_eq!(
+        ann_visits,
+        vec![late.clone(), middle.clone(), early.clone()],
+        "newest first"
+    );
 
-    let submitted: Vec<_> = s.visits_in_review_state(ReviewState::Submitted).unwrap().into_iter().map(|r| r.visit).collect();
+    let submitted: Vec<_> = s
+        .visits_in_review_state(ReviewState::Submitted)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.visit)
+        .collect();
     assert_eq!(submitted, vec![middle.clone()]);
     assert_eq!(s.visits_in_review_state(ReviewState::Draft).unwrap().len(), 3);
 
@@ -62,10 +87,19 @@ fn caseload_visits_review_state_overdue_search_and_changed_since() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].visit, late);
     assert!(hits[0].snippet.contains("[allotment]"), "{}", hits[0].snippet);
-    assert_eq!(s.search("fiddl", 10).unwrap()[0].visit, bobs, "prefix search while typing");
+    assert_eq!(
+        s.search("fiddl", 10).unwrap()[0].visit,
+        bobs,
+        "prefix search while typing"
+    );
     assert!(s.search("wheelchair", 10).unwrap().is_empty());
 
-    let mut changed: Vec<_> = s.changed_since(checkpoint).unwrap().into_iter().map(|(id, _)| id).collect();
+    let mut changed: Vec<_> = s
+        .changed_since(checkpoint)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     changed.sort();
     let mut expected = vec![late.clone(), bobs.clone(), outpost_core::DocId::review_of(&middle)];
     expected.sort();

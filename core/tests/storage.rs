@@ -11,13 +11,27 @@ fn compaction_replaces_changes_with_one_snapshot_and_keeps_the_document() {
     let mut t = open("w1");
     let person = t.store.create_person(&new_person("Ann Lee", &["w1"])).unwrap();
     let visit = t.store.create_visit(&new_visit(&person, "w1", 12)).unwrap();
-    for (i, word) in "she would like to go back to the choir on Tuesdays".split(' ').enumerate() {
+    for (i, word) in "she would like to go back to the choir on Tuesdays"
+        .split(' ')
+        .enumerate()
+    {
         let text = if i == 0 { word.to_string() } else { format!(" {word}") };
-        let at = t.store.visit(&visit).unwrap().section(Section::WhatMatters).chars().count();
-        t.store.edit_visit(&visit, |v| v.splice(Section::WhatMatters, at, 0, &text)).unwrap();
+        let at = t
+            .store
+            .visit(&visit)
+            .unwrap()
+            .section(Section::WhatMatters)
+            .chars()
+            .count();
+        t.store
+            .edit_visit(&visit, |v| v.splice(Section::WhatMatters, at, 0, &text))
+            .unwrap();
     }
     let before = t.store.storage_stats().unwrap();
-    assert!(before.stored_changes >= 11, "each edit was stored as a change: {before:?}");
+    assert!(
+        before.stored_changes >= 11,
+        "each edit was stored as a change: {before:?}"
+    );
     let heads = t.store.heads(&visit).unwrap();
 
     t.store.compact_all().unwrap();
@@ -43,10 +57,15 @@ fn a_long_typing_session_is_compacted_automatically() {
     let person = t.store.create_person(&new_person("Ann Lee", &["w1"])).unwrap();
     let visit = t.store.create_visit(&new_visit(&person, "w1", 13)).unwrap();
     for i in 0..300 {
-        t.store.edit_visit(&visit, |v| v.splice(Section::Goals, i, 0, "x")).unwrap();
+        t.store
+            .edit_visit(&visit, |v| v.splice(Section::Goals, i, 0, "x"))
+            .unwrap();
     }
     let stats = t.store.storage_stats().unwrap();
-    assert!(stats.stored_changes < 300, "changes were folded into a snapshot: {stats:?}");
+    assert!(
+        stats.stored_changes < 300,
+        "changes were folded into a snapshot: {stats:?}"
+    );
     assert_eq!(t.store.visit(&visit).unwrap().section(Section::Goals), "x".repeat(300));
 }
 

@@ -64,10 +64,10 @@ impl DocCache {
     }
 
     fn touch(&mut self, id: &DocId) {
-        if let Some(pos) = self.order.iter().position(|d| d == id) {
-            if let Some(d) = self.order.remove(pos) {
-                self.order.push_back(d);
-            }
+        if let Some(pos) = self.order.iter().position(|d| d == id)
+            && let Some(d) = self.order.remove(pos)
+        {
+            self.order.push_back(d);
         }
     }
 }
