@@ -270,6 +270,13 @@ impl Store {
     /// Imports many documents' changes in one transaction: all of them land, or (if any is
     /// refused, with an error naming it) none does.
     pub fn import_batch(&mut self, items: &[(DocId, &[u8])]) -> Result<Vec<Imported>> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some((id, _)) = items.iter().find(|(id, _)| !seen.insert(id)) {
+            return Err(Error::invalid(
+                "import batch",
+                format!("document {id} appears more than once"),
+            ));
+        }
         let mut decoded = Vec::with_capacity(items.len());
         for (id, bytes) in items {
             decoded.push(self.decode_import(id, bytes)?);
@@ -309,19 +316,20 @@ impl Store {
     /// leaves the stored and cached document exactly as it was.
     fn decode_import(&mut self, id: &DocId, bytes: &[u8]) -> Result<PendingImport> {
         let invalid = |reason: String| Error::InvalidChanges { id: id.clone(), reason };
-        let (base, existed) = match self.doc(id) {
-            Ok(doc) => (doc.clone(), true),
-            Err(Error::NotFound(_)) => (self.new_doc(), false),
+        let (base, old_person) = match self.doc(id) {
+            Ok(doc) => (doc.clone(), Some(header::read(doc, id)?.person)),
+            Err(Error::NotFound(_)) => (self.new_doc(), None),
             Err(e) => return Err(e),
         };
-        let before = base.clone().get_heads();
+        let existed = old_person.is_some();
+        let before = if existed { self.heads(id)? } else { Vec::new() };
         chunks::validate(bytes).map_err(invalid)?;
-        let mut doc = base.clone();
+        let mut doc = base;
         doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
         // Loading into an empty document replaces it wholesale, author included.
         doc.set_author(Some(self.author.to_automerge()));
         let header = header::read(&doc, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
-        if existed && header.person != header::read(&base, id)?.person {
+        if old_person.is_some_and(|person| person != header.person) {
             return Err(invalid("the changes would move the record to another person".into()));
         }
         let new_changes = doc
