@@ -3,16 +3,18 @@
 
 mod cache;
 mod chunks;
+mod disk;
 mod index;
+mod merge;
 mod queries;
 pub mod schema;
 
 use std::path::Path;
 
-use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
-use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use automerge::{AutoCommit, ChangeHash};
+use rusqlite::Connection;
 
+pub use merge::Imported;
 pub use queries::{ActionRow, CaseloadRow, SearchHit, StorageStats, VisitRow};
 
 use crate::error::{Error, Result};
@@ -25,6 +27,7 @@ use crate::model::person::{self, NewPerson, Person, PersonEditor};
 use crate::model::review::{self, Review, ReviewAction, ReviewState};
 use crate::model::visit::{self, NewVisit, Section, Visit, VisitEditor};
 use cache::DocCache;
+use disk::{commit, configure, load, write_changes};
 
 /// A document with this many changes stored beside its snapshot is compacted after a write.
 const COMPACT_AFTER_CHANGES: usize = 256;
@@ -35,25 +38,6 @@ pub struct Saved {
     pub heads: Vec<ChangeHash>,
     /// The store's revision after the write; `changed_since` takes it.
     pub revision: i64,
-}
-
-/// What importing another replica's changes did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Imported {
-    /// Changes new to this store, now on disk.
-    pub applied: usize,
-    /// Changes the received ones depend on that this store lacks; they must be fetched first.
-    pub missing: Vec<ChangeHash>,
-    pub heads: Vec<ChangeHash>,
-}
-
-/// Received changes applied to a copy of a document, waiting to be written.
-struct PendingImport {
-    doc: AutoCommit,
-    existed: bool,
-    new_changes: Vec<Vec<u8>>,
-    missing: Vec<ChangeHash>,
-    heads: Vec<ChangeHash>,
 }
 
 #[derive(Debug)]
@@ -203,183 +187,6 @@ impl Store {
         Ok(state)
     }
 
-    // ---- merging: the raw material of sync ------------------------------------------------
-
-    /// Every document id with its heads, read from the store without loading any document.
-    pub fn all_heads(&self) -> Result<Vec<(DocId, Vec<ChangeHash>)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id, heads FROM documents ORDER BY doc_id")?;
-        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
-        rows.map(|row| {
-            let (id, heads) = row?;
-            let id = DocId::new(id)?;
-            let heads = decode_heads(&id, &heads)?;
-            Ok((id, heads))
-        })
-        .collect()
-    }
-
-    pub fn heads(&self, id: &DocId) -> Result<Vec<ChangeHash>> {
-        let heads: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT heads FROM documents WHERE doc_id = ?1")?
-            .query_row([id.as_str()], |row| row.get(0))
-            .optional()?;
-        decode_heads(id, &heads.ok_or_else(|| Error::NotFound(id.clone()))?)
-    }
-
-    /// The changes a replica at `since` lacks, as bytes `import_changes` accepts. Empty `since`
-    /// sends the whole document as a compact snapshot.
-    pub fn export_changes(&mut self, id: &DocId, since: &[ChangeHash]) -> Result<Vec<u8>> {
-        let doc = self.doc_mut(id)?;
-        // Heads this replica has never seen (the other side's own edits) say nothing about what
-        // it lacks from us; only the ones we know bound what to send.
-        let known: Vec<ChangeHash> = since
-            .iter()
-            .filter(|h| doc.get_change_by_hash(h).is_some())
-            .copied()
-            .collect();
-        if known.is_empty() {
-            return Ok(doc.save());
-        }
-        Ok(doc
-            .get_changes(&known)
-            .iter()
-            .flat_map(|c| c.raw_bytes().to_vec())
-            .collect())
-    }
-
-    /// Which of `their_heads` this store lacks (so must ask for).
-    pub fn missing(&mut self, id: &DocId, their_heads: &[ChangeHash]) -> Result<Vec<ChangeHash>> {
-        match self.doc_mut(id) {
-            Ok(doc) => Ok(doc.get_missing_deps(their_heads)),
-            Err(Error::NotFound(_)) => Ok(their_heads.to_vec()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Applies changes from another replica (or a whole saved document), creating the document
-    /// if it is new here. Bytes that do not decode, or a document that is not an Outpost record,
-    /// are refused and nothing stored changes.
-    pub fn import_changes(&mut self, id: &DocId, bytes: &[u8]) -> Result<Imported> {
-        let mut imported = self.import_batch(&[(id.clone(), bytes)])?;
-        imported.pop().ok_or_else(|| Error::NotFound(id.clone()))
-    }
-
-    /// Imports many documents' changes in one transaction: all of them land, or (if any is
-    /// refused, with an error naming it) none does.
-    pub fn import_batch(&mut self, items: &[(DocId, &[u8])]) -> Result<Vec<Imported>> {
-        let mut seen = std::collections::HashSet::new();
-        if let Some((id, _)) = items.iter().find(|(id, _)| !seen.insert(id)) {
-            return Err(Error::invalid(
-                "import batch",
-                format!("document {id} appears more than once"),
-            ));
-        }
-        let mut decoded = Vec::with_capacity(items.len());
-        for (id, bytes) in items {
-            decoded.push(self.decode_import(id, bytes)?);
-        }
-        let tx = self.conn.transaction()?;
-        for (id, pending) in items.iter().map(|(id, _)| id).zip(decoded.iter_mut()) {
-            if pending.new_changes.is_empty() {
-                continue;
-            }
-            // A new document, or a long run of changes, is stored as one snapshot: smaller on
-            // disk and faster to load than its changes one by one.
-            if !pending.existed || pending.new_changes.len() >= COMPACT_AFTER_CHANGES {
-                write_snapshot(&tx, id, &mut pending.doc, pending.existed)?;
-            } else {
-                write_changes(&tx, id, &mut pending.doc, &pending.new_changes, true)?;
-            }
-        }
-        tx.commit()?;
-        let mut results = Vec::with_capacity(items.len());
-        for ((id, _), pending) in items.iter().zip(decoded) {
-            if pending.new_changes.len() >= COMPACT_AFTER_CHANGES || !pending.existed {
-                self.cache.reset_change_count(id);
-            } else {
-                self.cache.add_changes(id, pending.new_changes.len());
-            }
-            results.push(Imported {
-                applied: pending.new_changes.len(),
-                missing: pending.missing,
-                heads: pending.heads,
-            });
-            self.cache.put(id.clone(), pending.doc);
-        }
-        Ok(results)
-    }
-
-    /// Applies received bytes to a copy of the document, so a decode error half way through
-    /// leaves the stored and cached document exactly as it was.
-    fn decode_import(&mut self, id: &DocId, bytes: &[u8]) -> Result<PendingImport> {
-        let invalid = |reason: String| Error::InvalidChanges { id: id.clone(), reason };
-        let (base, old_person) = match self.doc(id) {
-            Ok(doc) => (doc.clone(), Some(header::read(doc, id)?.person)),
-            Err(Error::NotFound(_)) => (self.new_doc(), None),
-            Err(e) => return Err(e),
-        };
-        let existed = old_person.is_some();
-        let before = if existed { self.heads(id)? } else { Vec::new() };
-        chunks::validate(bytes).map_err(invalid)?;
-        let mut doc = base;
-        doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
-        // Loading into an empty document replaces it wholesale, author included.
-        doc.set_author(Some(self.author.to_automerge()));
-        let header = header::read(&doc, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
-        if old_person.is_some_and(|person| person != header.person) {
-            return Err(invalid("the changes would move the record to another person".into()));
-        }
-        let new_changes = doc
-            .get_changes(&before)
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect();
-        Ok(PendingImport {
-            missing: doc.get_missing_deps(&[]),
-            heads: doc.get_heads(),
-            doc,
-            existed,
-            new_changes,
-        })
-    }
-
-    /// Writes the document as one snapshot and removes the changes it replaces, atomically.
-    pub fn compact(&mut self, id: &DocId) -> Result<()> {
-        let mut doc = self.take_doc(id)?;
-        let snapshot = doc.save();
-        let result = (|| -> Result<()> {
-            let tx = self.conn.transaction()?;
-            tx.execute(
-                "UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2",
-                params![snapshot, id.as_str()],
-            )?;
-            tx.execute("DELETE FROM changes WHERE doc_id = ?1", [id.as_str()])?;
-            tx.commit()?;
-            Ok(())
-        })();
-        if result.is_ok() {
-            self.cache.put(id.clone(), doc);
-            self.cache.reset_change_count(id);
-        }
-        result
-    }
-
-    /// Compacts every document that has changes stored beside its snapshot.
-    pub fn compact_all(&mut self) -> Result<usize> {
-        let ids: Vec<String> = self
-            .conn
-            .prepare("SELECT DISTINCT doc_id FROM changes")?
-            .query_map([], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for id in &ids {
-            self.compact(&DocId::new(id.as_str())?)?;
-        }
-        Ok(ids.len())
-    }
-
     /// Rebuilds every index table from the documents themselves. A document that cannot be read
     /// is left out of the index and reported; the others are indexed.
     pub fn rebuild_index(&mut self) -> Result<Vec<Error>> {
@@ -516,119 +323,4 @@ impl Store {
             .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
             .query_row([key], |row| row.get(0))?)
     }
-}
-
-fn configure(conn: &Connection) -> Result<()> {
-    // WAL must be set outside a transaction; FULL syncs the WAL on every commit, because a phone
-    // whose battery dies is a power cut, not a process crash.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(())
-}
-
-/// Commits pending operations as one change stamped with the time.
-fn commit(doc: &mut AutoCommit) -> Option<ChangeHash> {
-    doc.commit_with(CommitOptions::default().with_time(Utc::now().timestamp()))
-}
-
-fn write_changes(
-    tx: &Transaction<'_>,
-    id: &DocId,
-    doc: &mut AutoCommit,
-    changes: &[Vec<u8>],
-    existed: bool,
-) -> Result<i64> {
-    let heads = encode_heads(&doc.get_heads());
-    let revision: i64 = tx.query_row(
-        "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
-        [],
-        |row| row.get(0),
-    )?;
-    if existed {
-        tx.execute(
-            "UPDATE documents SET heads = ?1, revision = ?2 WHERE doc_id = ?3",
-            params![heads, revision, id.as_str()],
-        )?;
-    } else {
-        tx.execute(
-            "INSERT INTO documents (doc_id, snapshot, heads, revision) VALUES (?1, NULL, ?2, ?3)",
-            params![id.as_str(), heads, revision],
-        )?;
-    }
-    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO changes (doc_id, hash, data) VALUES (?1, ?2, ?3)")?;
-    for change in changes {
-        let hash = automerge::Change::from_bytes(change.clone())
-            .map_err(|e| Error::InvalidChanges {
-                id: id.clone(),
-                reason: e.to_string(),
-            })?
-            .hash();
-        insert.execute(params![id.as_str(), hash.0.as_slice(), change])?;
-    }
-    index::write(tx, id, doc)?;
-    Ok(revision)
-}
-
-/// Stores the whole document as its snapshot, replacing any stored changes.
-fn write_snapshot(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit, existed: bool) -> Result<i64> {
-    let snapshot = doc.save();
-    let revision = write_changes(tx, id, doc, &[], existed)?;
-    tx.execute(
-        "UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2",
-        params![snapshot, id.as_str()],
-    )?;
-    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [id.as_str()])?;
-    Ok(revision)
-}
-
-/// Loads a document from its snapshot and the changes stored after it.
-fn load(conn: &Connection, id: &DocId, author: &Author) -> Result<AutoCommit> {
-    let corrupt = |reason: String| Error::CorruptDocument { id: id.clone(), reason };
-    let snapshot: Option<Option<Vec<u8>>> = conn
-        .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
-        .query_row([id.as_str()], |row| row.get(0))
-        .optional()?;
-    let snapshot = snapshot.ok_or_else(|| Error::NotFound(id.clone()))?;
-    let mut doc = match snapshot {
-        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| corrupt(format!("snapshot: {e}")))?,
-        None => AutoCommit::new(),
-    };
-    let mut stmt = conn.prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-    let mut changes = Vec::new();
-    for data in stmt.query_map([id.as_str()], |row| row.get::<_, Vec<u8>>(0))? {
-        changes.push(automerge::Change::from_bytes(data?).map_err(|e| corrupt(format!("change: {e}")))?);
-    }
-    doc.apply_changes(changes)
-        .map_err(|e| corrupt(format!("change: {e}")))?;
-    if !doc.get_missing_deps(&[]).is_empty() {
-        return Err(corrupt("stored changes depend on changes that are not stored".into()));
-    }
-    header::read(&doc, id)?;
-    doc.set_author(Some(author.to_automerge()));
-    Ok(doc)
-}
-
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut sorted = heads.to_vec();
-    sorted.sort();
-    sorted.iter().flat_map(|h| h.0).collect()
-}
-
-fn decode_heads(id: &DocId, bytes: &[u8]) -> Result<Vec<ChangeHash>> {
-    if !bytes.len().is_multiple_of(32) {
-        return Err(Error::CorruptDocument {
-            id: id.clone(),
-            reason: format!("stored heads are {} bytes, not a multiple of 32", bytes.len()),
-        });
-    }
-    Ok(bytes
-        .chunks_exact(32)
-        .map(|chunk| {
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(chunk);
-            ChangeHash(hash)
-        })
-        .collect())
 }

@@ -1,0 +1,162 @@
+//! How documents sit on disk: connection settings, appending changes with their heads,
+//! snapshots, loading, and compaction.
+
+use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{Store, index};
+use crate::error::{Error, Result};
+use crate::ids::{Author, DocId};
+use crate::model::header;
+
+impl Store {
+    /// Writes the document as one snapshot and removes the changes it replaces, atomically.
+    pub fn compact(&mut self, id: &DocId) -> Result<()> {
+        let mut doc = self.take_doc(id)?;
+        let snapshot = doc.save();
+        let result = (|| -> Result<()> {
+            let tx = self.conn.transaction()?;
+            tx.execute(
+                "UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2",
+                params![snapshot, id.as_str()],
+            )?;
+            tx.execute("DELETE FROM changes WHERE doc_id = ?1", [id.as_str()])?;
+            tx.commit()?;
+            Ok(())
+        })();
+        if result.is_ok() {
+            self.cache.put(id.clone(), doc);
+            self.cache.reset_change_count(id);
+        }
+        result
+    }
+
+    /// Compacts every document that has changes stored beside its snapshot.
+    pub fn compact_all(&mut self) -> Result<usize> {
+        let ids: Vec<String> = self
+            .conn
+            .prepare("SELECT DISTINCT doc_id FROM changes")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in &ids {
+            self.compact(&DocId::new(id.as_str())?)?;
+        }
+        Ok(ids.len())
+    }
+}
+
+pub(super) fn configure(conn: &Connection) -> Result<()> {
+    // WAL must be set outside a transaction; FULL syncs the WAL on every commit, because a phone
+    // whose battery dies is a power cut, not a process crash.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Commits pending operations as one change stamped with the time.
+pub(super) fn commit(doc: &mut AutoCommit) -> Option<ChangeHash> {
+    doc.commit_with(CommitOptions::default().with_time(Utc::now().timestamp()))
+}
+
+pub(super) fn write_changes(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    doc: &mut AutoCommit,
+    changes: &[Vec<u8>],
+    existed: bool,
+) -> Result<i64> {
+    let heads = encode_heads(&doc.get_heads());
+    let revision: i64 = tx.query_row(
+        "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
+        [],
+        |row| row.get(0),
+    )?;
+    if existed {
+        tx.execute(
+            "UPDATE documents SET heads = ?1, revision = ?2 WHERE doc_id = ?3",
+            params![heads, revision, id.as_str()],
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO documents (doc_id, snapshot, heads, revision) VALUES (?1, NULL, ?2, ?3)",
+            params![id.as_str(), heads, revision],
+        )?;
+    }
+    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO changes (doc_id, hash, data) VALUES (?1, ?2, ?3)")?;
+    for change in changes {
+        let hash = automerge::Change::from_bytes(change.clone())
+            .map_err(|e| Error::InvalidChanges {
+                id: id.clone(),
+                reason: e.to_string(),
+            })?
+            .hash();
+        insert.execute(params![id.as_str(), hash.0.as_slice(), change])?;
+    }
+    index::write(tx, id, doc)?;
+    Ok(revision)
+}
+
+/// Stores the whole document as its snapshot, replacing any stored changes.
+pub(super) fn write_snapshot(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit, existed: bool) -> Result<i64> {
+    let snapshot = doc.save();
+    let revision = write_changes(tx, id, doc, &[], existed)?;
+    tx.execute(
+        "UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2",
+        params![snapshot, id.as_str()],
+    )?;
+    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [id.as_str()])?;
+    Ok(revision)
+}
+
+/// Loads a document from its snapshot and the changes stored after it.
+pub(super) fn load(conn: &Connection, id: &DocId, author: &Author) -> Result<AutoCommit> {
+    let corrupt = |reason: String| Error::CorruptDocument { id: id.clone(), reason };
+    let snapshot: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
+        .query_row([id.as_str()], |row| row.get(0))
+        .optional()?;
+    let snapshot = snapshot.ok_or_else(|| Error::NotFound(id.clone()))?;
+    let mut doc = match snapshot {
+        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| corrupt(format!("snapshot: {e}")))?,
+        None => AutoCommit::new(),
+    };
+    let mut stmt = conn.prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut changes = Vec::new();
+    for data in stmt.query_map([id.as_str()], |row| row.get::<_, Vec<u8>>(0))? {
+        changes.push(automerge::Change::from_bytes(data?).map_err(|e| corrupt(format!("change: {e}")))?);
+    }
+    doc.apply_changes(changes)
+        .map_err(|e| corrupt(format!("change: {e}")))?;
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return Err(corrupt("stored changes depend on changes that are not stored".into()));
+    }
+    header::read(&doc, id)?;
+    doc.set_author(Some(author.to_automerge()));
+    Ok(doc)
+}
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+pub(super) fn decode_heads(id: &DocId, bytes: &[u8]) -> Result<Vec<ChangeHash>> {
+    if !bytes.len().is_multiple_of(32) {
+        return Err(Error::CorruptDocument {
+            id: id.clone(),
+            reason: format!("stored heads are {} bytes, not a multiple of 32", bytes.len()),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|chunk| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(chunk);
+            ChangeHash(hash)
+        })
+        .collect())
+}

@@ -1,0 +1,175 @@
+//! Merging, the raw material of sync: heads, the changes another replica lacks, and importing
+//! changes received from elsewhere, strictly checked and written in one transaction.
+
+use std::collections::HashSet;
+
+use automerge::{AutoCommit, ChangeHash};
+use rusqlite::OptionalExtension;
+
+use super::disk::{decode_heads, write_changes, write_snapshot};
+use super::{COMPACT_AFTER_CHANGES, Store, chunks};
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::model::header;
+
+/// What importing another replica's changes did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Changes new to this store, now on disk.
+    pub applied: usize,
+    /// Changes the received ones depend on that this store lacks; they must be fetched first.
+    pub missing: Vec<ChangeHash>,
+    pub heads: Vec<ChangeHash>,
+}
+
+/// Received changes applied to a copy of a document, waiting to be written.
+struct PendingImport {
+    doc: AutoCommit,
+    existed: bool,
+    new_changes: Vec<Vec<u8>>,
+    missing: Vec<ChangeHash>,
+    heads: Vec<ChangeHash>,
+}
+
+impl Store {
+    /// Every document id with its heads, read from the store without loading any document.
+    pub fn all_heads(&self) -> Result<Vec<(DocId, Vec<ChangeHash>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, heads FROM documents ORDER BY doc_id")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+        rows.map(|row| {
+            let (id, heads) = row?;
+            let id = DocId::new(id)?;
+            let heads = decode_heads(&id, &heads)?;
+            Ok((id, heads))
+        })
+        .collect()
+    }
+
+    pub fn heads(&self, id: &DocId) -> Result<Vec<ChangeHash>> {
+        let heads: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT heads FROM documents WHERE doc_id = ?1")?
+            .query_row([id.as_str()], |row| row.get(0))
+            .optional()?;
+        decode_heads(id, &heads.ok_or_else(|| Error::NotFound(id.clone()))?)
+    }
+
+    /// The changes a replica at `since` lacks, as bytes `import_changes` accepts. Empty `since`
+    /// sends the whole document as a compact snapshot.
+    pub fn export_changes(&mut self, id: &DocId, since: &[ChangeHash]) -> Result<Vec<u8>> {
+        let doc = self.doc_mut(id)?;
+        // Heads this replica has never seen (the other side's own edits) say nothing about what
+        // it lacks from us; only the ones we know bound what to send.
+        let known: Vec<ChangeHash> = since
+            .iter()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        if known.is_empty() {
+            return Ok(doc.save());
+        }
+        Ok(doc
+            .get_changes(&known)
+            .iter()
+            .flat_map(|c| c.raw_bytes().to_vec())
+            .collect())
+    }
+
+    /// Which of `their_heads` this store lacks (so must ask for).
+    pub fn missing(&mut self, id: &DocId, their_heads: &[ChangeHash]) -> Result<Vec<ChangeHash>> {
+        match self.doc_mut(id) {
+            Ok(doc) => Ok(doc.get_missing_deps(their_heads)),
+            Err(Error::NotFound(_)) => Ok(their_heads.to_vec()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies changes from another replica (or a whole saved document), creating the document
+    /// if it is new here. Bytes that do not decode, or a document that is not an Outpost record,
+    /// are refused and nothing stored changes.
+    pub fn import_changes(&mut self, id: &DocId, bytes: &[u8]) -> Result<Imported> {
+        let mut imported = self.import_batch(&[(id.clone(), bytes)])?;
+        imported.pop().ok_or_else(|| Error::NotFound(id.clone()))
+    }
+
+    /// Imports many documents' changes in one transaction: all of them land, or (if any is
+    /// refused, with an error naming it) none does.
+    pub fn import_batch(&mut self, items: &[(DocId, &[u8])]) -> Result<Vec<Imported>> {
+        let mut seen = HashSet::new();
+        if let Some((id, _)) = items.iter().find(|(id, _)| !seen.insert(id)) {
+            return Err(Error::invalid(
+                "import batch",
+                format!("document {id} appears more than once"),
+            ));
+        }
+        let mut decoded = Vec::with_capacity(items.len());
+        for (id, bytes) in items {
+            decoded.push(self.decode_import(id, bytes)?);
+        }
+        let tx = self.conn.transaction()?;
+        for (id, pending) in items.iter().map(|(id, _)| id).zip(decoded.iter_mut()) {
+            if pending.new_changes.is_empty() {
+                continue;
+            }
+            // A new document, or a long run of changes, is stored as one snapshot: smaller on
+            // disk and faster to load than its changes one by one.
+            if !pending.existed || pending.new_changes.len() >= COMPACT_AFTER_CHANGES {
+                write_snapshot(&tx, id, &mut pending.doc, pending.existed)?;
+            } else {
+                write_changes(&tx, id, &mut pending.doc, &pending.new_changes, true)?;
+            }
+        }
+        tx.commit()?;
+        let mut results = Vec::with_capacity(items.len());
+        for ((id, _), pending) in items.iter().zip(decoded) {
+            if pending.new_changes.len() >= COMPACT_AFTER_CHANGES || !pending.existed {
+                self.cache.reset_change_count(id);
+            } else {
+                self.cache.add_changes(id, pending.new_changes.len());
+            }
+            results.push(Imported {
+                applied: pending.new_changes.len(),
+                missing: pending.missing,
+                heads: pending.heads,
+            });
+            self.cache.put(id.clone(), pending.doc);
+        }
+        Ok(results)
+    }
+
+    /// Applies received bytes to a copy of the document, so a decode error half way through
+    /// leaves the stored and cached document exactly as it was.
+    fn decode_import(&mut self, id: &DocId, bytes: &[u8]) -> Result<PendingImport> {
+        let invalid = |reason: String| Error::InvalidChanges { id: id.clone(), reason };
+        let (base, old_person) = match self.doc(id) {
+            Ok(doc) => (doc.clone(), Some(header::read(doc, id)?.person)),
+            Err(Error::NotFound(_)) => (self.new_doc(), None),
+            Err(e) => return Err(e),
+        };
+        let existed = old_person.is_some();
+        let before = if existed { self.heads(id)? } else { Vec::new() };
+        chunks::validate(bytes).map_err(invalid)?;
+        let mut doc = base;
+        doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
+        // Loading into an empty document replaces it wholesale, author included.
+        doc.set_author(Some(self.author.to_automerge()));
+        let header = header::read(&doc, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
+        if old_person.is_some_and(|person| person != header.person) {
+            return Err(invalid("the changes would move the record to another person".into()));
+        }
+        let new_changes = doc
+            .get_changes(&before)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        Ok(PendingImport {
+            missing: doc.get_missing_deps(&[]),
+            heads: doc.get_heads(),
+            doc,
+            existed,
+            new_changes,
+        })
+    }
+}
