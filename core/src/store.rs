@@ -12,7 +12,7 @@ pub mod schema;
 use std::path::Path;
 
 use automerge::{AutoCommit, ChangeHash};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 pub use merge::Imported;
 pub use queries::{ActionRow, CaseloadRow, SearchHit, StorageStats, VisitRow};
@@ -214,6 +214,7 @@ impl Store {
                 skipped.push(e);
             }
         }
+        tx.execute("INSERT INTO visit_text (visit_text) VALUES ('optimize')", [])?;
         tx.execute("UPDATE meta SET value = 0 WHERE key = 'reindex'", [])?;
         tx.commit()?;
         Ok(skipped)
@@ -225,9 +226,25 @@ impl Store {
         AutoCommit::new().with_author(Some(self.author.to_automerge()))
     }
 
+    /// Checks a document's kind from the index, loading it only if the index does not know it.
     fn expect_type(&mut self, id: &DocId, expected: DocType) -> Result<()> {
-        let doc = self.doc(id)?;
-        header::expect(doc, id, expected).map(|_| ())
+        let indexed: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc_type FROM doc_index WHERE doc_id = ?1")?
+            .query_row([id.as_str()], |row| row.get(0))
+            .optional()?;
+        match indexed.as_deref().and_then(DocType::from_code) {
+            Some(actual) if actual == expected => Ok(()),
+            Some(actual) => Err(Error::WrongType {
+                id: id.clone(),
+                expected: expected.code(),
+                actual: actual.code().to_string(),
+            }),
+            None => {
+                let doc = self.doc(id)?;
+                header::expect(doc, id, expected).map(|_| ())
+            }
+        }
     }
 
     fn doc(&mut self, id: &DocId) -> Result<&AutoCommit> {

@@ -11,18 +11,22 @@ const CHANGE: u8 = 1;
 const COMPRESSED_CHANGE: u8 = 2;
 
 /// Checks that `bytes` is a sequence of whole, valid Automerge chunks (documents or changes).
-/// No bytes is a valid empty sequence: the sender had nothing new.
-pub(crate) fn validate(bytes: &[u8]) -> Result<(), String> {
+/// No bytes is a valid empty sequence: the sender had nothing new. When the bytes are exactly
+/// one saved document, the document loaded while checking it is returned, so it is not loaded
+/// twice.
+pub(crate) fn validate(bytes: &[u8]) -> Result<Option<AutoCommit>, String> {
     let mut rest = bytes;
     let mut index = 0;
+    let mut only_document = None;
     while !rest.is_empty() {
         let len = chunk_len(rest).map_err(|e| format!("chunk {index}: {e}"))?;
         let (chunk, tail) = rest.split_at(len);
-        check_chunk(chunk).map_err(|e| format!("chunk {index}: {e}"))?;
+        let document = check_chunk(chunk).map_err(|e| format!("chunk {index}: {e}"))?;
+        only_document = if index == 0 && tail.is_empty() { document } else { None };
         rest = tail;
         index += 1;
     }
-    Ok(())
+    Ok(only_document)
 }
 
 /// The total length of the chunk at the start of `bytes`, header included.
@@ -55,7 +59,8 @@ fn chunk_len(bytes: &[u8]) -> Result<usize, String> {
     Ok(total)
 }
 
-fn check_chunk(chunk: &[u8]) -> Result<(), String> {
+/// Decodes one chunk; a document chunk is returned loaded.
+fn check_chunk(chunk: &[u8]) -> Result<Option<AutoCommit>, String> {
     match chunk[HEADER_BEFORE_LENGTH - 1] {
         DOCUMENT => AutoCommit::load_with_options(
             chunk,
@@ -63,10 +68,10 @@ fn check_chunk(chunk: &[u8]) -> Result<(), String> {
                 .on_partial_load(OnPartialLoad::Error)
                 .verification_mode(VerificationMode::Check),
         )
-        .map(|_| ())
+        .map(Some)
         .map_err(|e| format!("document does not load: {e}")),
         CHANGE | COMPRESSED_CHANGE => Change::from_bytes(chunk.to_vec())
-            .map(|_| ())
+            .map(|_| None)
             .map_err(|e| format!("change does not decode: {e}")),
         other => Err(format!("unknown chunk type {other}")),
     }
@@ -91,10 +96,10 @@ mod tests {
 
     #[test]
     fn whole_changes_and_documents_pass() {
-        assert_eq!(validate(&two_changes()), Ok(()));
+        assert!(matches!(validate(&two_changes()), Ok(None)));
         let mut doc = AutoCommit::new();
         doc.put(ROOT, "a", 1_i64).ok();
-        assert_eq!(validate(&doc.save()), Ok(()));
+        assert!(matches!(validate(&doc.save()), Ok(Some(_))));
     }
 
     #[test]
@@ -107,7 +112,7 @@ mod tests {
         for cut in (1..bytes.len()).filter(|cut| *cut != boundary) {
             assert!(validate(&bytes[..cut]).is_err(), "cut at {cut} was accepted");
         }
-        assert_eq!(validate(&bytes[..boundary]), Ok(()));
+        assert!(matches!(validate(&bytes[..boundary]), Ok(None)));
     }
 
     #[test]

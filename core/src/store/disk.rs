@@ -99,9 +99,19 @@ pub(super) fn write_changes(
     Ok(revision)
 }
 
-/// Stores the whole document as its snapshot, replacing any stored changes.
-pub(super) fn write_snapshot(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit, existed: bool) -> Result<i64> {
-    let snapshot = doc.save();
+/// Stores the whole document as its snapshot, replacing any stored changes. `saved` may carry
+/// bytes that already are this document saved, sparing a save.
+pub(super) fn write_snapshot(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    doc: &mut AutoCommit,
+    saved: Option<&[u8]>,
+    existed: bool,
+) -> Result<i64> {
+    let snapshot = match saved {
+        Some(bytes) => bytes.to_vec(),
+        None => doc.save(),
+    };
     let revision = write_changes(tx, id, doc, &[], existed)?;
     tx.execute(
         "UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2",

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use rusqlite::OptionalExtension;
 
 use super::disk::{decode_heads, write_changes, write_snapshot};
@@ -26,9 +26,21 @@ pub struct Imported {
 struct PendingImport {
     doc: AutoCommit,
     existed: bool,
-    new_changes: Vec<Vec<u8>>,
+    /// How many changes are new to this store.
+    applied: usize,
+    write: Write,
     missing: Vec<ChangeHash>,
     heads: Vec<ChangeHash>,
+}
+
+/// How an import reaches the disk.
+enum Write {
+    Nothing,
+    /// A few new changes, appended beside the snapshot.
+    Changes(Vec<Vec<u8>>),
+    /// A new document or a long run of changes, stored as one snapshot: smaller on disk and
+    /// faster to load. `Some` holds received bytes that already are a compact saved document.
+    Snapshot(Option<Vec<u8>>),
 }
 
 impl Store {
@@ -110,27 +122,31 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         for (id, pending) in items.iter().map(|(id, _)| id).zip(decoded.iter_mut()) {
-            if pending.new_changes.is_empty() {
-                continue;
+            match &pending.write {
+                Write::Nothing => {}
+                Write::Changes(changes) => {
+                    write_changes(&tx, id, &mut pending.doc, changes, true)?;
+                }
+                Write::Snapshot(bytes) => {
+                    write_snapshot(&tx, id, &mut pending.doc, bytes.as_deref(), pending.existed)?;
+                }
             }
-            // A new document, or a long run of changes, is stored as one snapshot: smaller on
-            // disk and faster to load than its changes one by one.
-            if !pending.existed || pending.new_changes.len() >= COMPACT_AFTER_CHANGES {
-                write_snapshot(&tx, id, &mut pending.doc, pending.existed)?;
-            } else {
-                write_changes(&tx, id, &mut pending.doc, &pending.new_changes, true)?;
-            }
+        }
+        // A large import leaves FTS5 with many small segments whose later merging would stall
+        // the next keystrokes; merge them now, while the worker is waiting for sync anyway.
+        if decoded.len() >= 100 {
+            tx.execute("INSERT INTO visit_text (visit_text) VALUES ('optimize')", [])?;
         }
         tx.commit()?;
         let mut results = Vec::with_capacity(items.len());
         for ((id, _), pending) in items.iter().zip(decoded) {
-            if pending.new_changes.len() >= COMPACT_AFTER_CHANGES || !pending.existed {
-                self.cache.reset_change_count(id);
-            } else {
-                self.cache.add_changes(id, pending.new_changes.len());
+            match &pending.write {
+                Write::Nothing => {}
+                Write::Changes(changes) => self.cache.add_changes(id, changes.len()),
+                Write::Snapshot(_) => self.cache.reset_change_count(id),
             }
             results.push(Imported {
-                applied: pending.new_changes.len(),
+                applied: pending.applied,
                 missing: pending.missing,
                 heads: pending.heads,
             });
@@ -143,33 +159,57 @@ impl Store {
     /// leaves the stored and cached document exactly as it was.
     fn decode_import(&mut self, id: &DocId, bytes: &[u8]) -> Result<PendingImport> {
         let invalid = |reason: String| Error::InvalidChanges { id: id.clone(), reason };
-        let (base, old_person) = match self.doc(id) {
-            Ok(doc) => (doc.clone(), Some(header::read(doc, id)?.person)),
-            Err(Error::NotFound(_)) => (self.new_doc(), None),
+        let (base, old_person, known_changes) = match self.doc(id) {
+            Ok(doc) => (
+                Some(doc.clone()),
+                Some(header::read(doc, id)?.person),
+                doc.stats().num_changes,
+            ),
+            Err(Error::NotFound(_)) => (None, None, 0),
             Err(e) => return Err(e),
         };
-        let existed = old_person.is_some();
-        let before = if existed { self.heads(id)? } else { Vec::new() };
-        chunks::validate(bytes).map_err(invalid)?;
-        let mut doc = base;
-        doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
-        // Loading into an empty document replaces it wholesale, author included.
+        let whole_document = chunks::validate(bytes).map_err(invalid)?;
+        let (mut doc, received_snapshot) = match (base, whole_document) {
+            (Some(mut doc), _) => {
+                doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
+                (doc, None)
+            }
+            // A new document sent whole (the usual first sync) is kept as the bytes received.
+            (None, Some(doc)) => (doc, Some(bytes.to_vec())),
+            (None, None) => {
+                let mut doc = AutoCommit::new();
+                doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
+                (doc, None)
+            }
+        };
+        // Loading replaces the document's author; edits made here must carry ours.
         doc.set_author(Some(self.author.to_automerge()));
         let header = header::read(&doc, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
-        if old_person.is_some_and(|person| person != header.person) {
+        if old_person.as_ref().is_some_and(|person| *person != header.person) {
             return Err(invalid("the changes would move the record to another person".into()));
         }
-        let new_changes = doc
-            .get_changes(&before)
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect();
+        let existed = old_person.is_some();
+        let before = if existed { self.heads(id)? } else { Vec::new() };
+        let applied = usize::try_from(doc.stats().num_changes.saturating_sub(known_changes)).unwrap_or(usize::MAX);
+        let write = if applied == 0 {
+            Write::Nothing
+        } else if !existed || applied >= COMPACT_AFTER_CHANGES {
+            Write::Snapshot(received_snapshot)
+        } else {
+            Write::Changes(
+                doc.get_changes(&before)
+                    .iter()
+                    .map(|c| c.raw_bytes().to_vec())
+                    .collect(),
+            )
+        };
         Ok(PendingImport {
             missing: doc.get_missing_deps(&[]),
             heads: doc.get_heads(),
             doc,
             existed,
-            new_changes,
+            applied,
+            write,
         })
     }
 }

@@ -197,7 +197,7 @@ impl Store {
         let query = fts_query(query)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT visit_id, person_id, snippet(visit_text, 2, '[', ']', '…', 12) FROM visit_text
-             WHERE visit_text MATCH ?1 ORDER BY bm25(visit_text), visit_id LIMIT ?2",
+             WHERE visit_text MATCH ?1 ORDER BY rank LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![query, limit as i64], |row| {
             Ok(SearchHit {
