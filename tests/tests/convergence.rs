@@ -15,11 +15,23 @@ const SECTIONS: [Section; 2] = [Section::WhatMatters, Section::Strengths];
 #[derive(Debug, Clone)]
 enum Op {
     /// Insert `len` characters at a fraction of the section's length.
-    Insert { section: usize, at: f64, len: usize },
-    Delete { section: usize, at: f64, len: usize },
+    Insert {
+        section: usize,
+        at: f64,
+        len: usize,
+    },
+    Delete {
+        section: usize,
+        at: f64,
+        len: usize,
+    },
     AddAction,
-    EditAction { which: usize },
-    CancelAction { which: usize },
+    EditAction {
+        which: usize,
+    },
+    CancelAction {
+        which: usize,
+    },
     SetSetting(usize),
     SetRisk(usize),
 }
@@ -52,7 +64,10 @@ struct Side {
 impl Side {
     fn open(worker: &str, alphabet: &'static [u8]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let author = Author::new(WorkerId::new(worker).unwrap(), DeviceId::new(format!("{worker}-phone")).unwrap());
+        let author = Author::new(
+            WorkerId::new(worker).unwrap(),
+            DeviceId::new(format!("{worker}-phone")).unwrap(),
+        );
         Self {
             store: Store::open(dir.path().join("s.sqlite3"), author).unwrap(),
             alphabet,
@@ -83,14 +98,18 @@ impl Side {
                 let section = SECTIONS[*section];
                 let pos = (current.section(section).chars().count() as f64 * at) as usize;
                 let text = self.next_text(*len);
-                self.store.edit_visit(visit, |v| v.splice(section, pos, 0, &text)).unwrap();
+                self.store
+                    .edit_visit(visit, |v| v.splice(section, pos, 0, &text))
+                    .unwrap();
             }
             Op::Delete { section, at, len } => {
                 let section = SECTIONS[*section];
                 let count = current.section(section).chars().count();
                 let pos = ((count as f64 * at) as usize).min(count);
                 let len = (*len).min(count - pos);
-                self.store.edit_visit(visit, |v| v.splice(section, pos, len, "")).unwrap();
+                self.store
+                    .edit_visit(visit, |v| v.splice(section, pos, len, ""))
+                    .unwrap();
             }
             Op::AddAction => {
                 let what = self.next_text(6);
@@ -112,7 +131,9 @@ impl Side {
             Op::EditAction { which } if !actions.is_empty() => {
                 let id = actions[which % actions.len()].clone();
                 let what = self.next_text(5);
-                self.store.edit_visit(visit, |v| v.edit_action(&id, Some(&what), None, None)).unwrap();
+                self.store
+                    .edit_visit(visit, |v| v.edit_action(&id, Some(&what), None, None))
+                    .unwrap();
                 self.last_what.retain(|(i, _)| *i != id);
                 self.last_what.push((id, what));
             }
@@ -122,7 +143,12 @@ impl Side {
                 self.cancelled.push(id);
             }
             Op::SetSetting(i) => {
-                let setting = [Setting::HomeVisit, Setting::Clinic, Setting::Phone, Setting::CommunityHub][*i];
+                let setting = [
+                    Setting::HomeVisit,
+                    Setting::Clinic,
+                    Setting::Phone,
+                    Setting::CommunityHub,
+                ][*i];
                 self.store.edit_visit(visit, |v| v.set_setting(setting)).unwrap();
                 // Writing the value a field already holds is no change at all, so not a write
                 // that could compete with the other side's.
@@ -153,11 +179,15 @@ fn send(from: &mut Store, to: &mut Store) {
 }
 
 fn only(text: &str, alphabet: &[u8]) -> String {
-    text.chars().filter(|c| c.is_ascii() && alphabet.contains(&(*c as u8))).collect()
+    text.chars()
+        .filter(|c| c.is_ascii() && alphabet.contains(&(*c as u8)))
+        .collect()
 }
 
 fn all_values<T: Clone>(field: &outpost_core::Field<T>) -> Vec<T> {
-    std::iter::once(field.value.clone()).chain(field.concurrent.iter().cloned()).collect()
+    std::iter::once(field.value.clone())
+        .chain(field.concurrent.iter().cloned())
+        .collect()
 }
 
 const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
@@ -226,14 +256,26 @@ fn run(ops_a: &[Op], ops_b: &[Op], a_sends_first: bool) {
     assert_eq!(a.store.index_dump().unwrap(), b.store.index_dump().unwrap());
     let wa = WorkerId::new("wa").unwrap();
     assert_eq!(a.store.caseload(&wa).unwrap(), b.store.caseload(&wa).unwrap());
-    assert_eq!(a.store.visits_for_person(&person).unwrap(), b.store.visits_for_person(&person).unwrap());
+    assert_eq!(
+        a.store.visits_for_person(&person).unwrap(),
+        b.store.visits_for_person(&person).unwrap()
+    );
     let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
-    assert_eq!(a.store.overdue_actions(today).unwrap(), b.store.overdue_actions(today).unwrap());
+    assert_eq!(
+        a.store.overdue_actions(today).unwrap(),
+        b.store.overdue_actions(today).unwrap()
+    );
 
     // Every character a side typed and did not itself delete survives, in that side's order.
     for section in SECTIONS {
-        assert_eq!(only(merged.section(section), LOWER), only(before_a.section(section), LOWER));
-        assert_eq!(only(merged.section(section), UPPER), only(before_b.section(section), UPPER));
+        assert_eq!(
+            only(merged.section(section), LOWER),
+            only(before_a.section(section), LOWER)
+        );
+        assert_eq!(
+            only(merged.section(section), UPPER),
+            only(before_b.section(section), UPPER)
+        );
     }
 
     // Actions: none disappears, a cancel on either side stands, each side's last wording survives.
@@ -280,8 +322,16 @@ proptest! {
 #[test]
 fn typing_into_the_same_place_at_once_keeps_both_words() {
     run(
-        &[Op::Insert { section: 0, at: 0.5, len: 7 }],
-        &[Op::Insert { section: 0, at: 0.5, len: 7 }],
+        &[Op::Insert {
+            section: 0,
+            at: 0.5,
+            len: 7,
+        }],
+        &[Op::Insert {
+            section: 0,
+            at: 0.5,
+            len: 7,
+        }],
         true,
     );
 }
