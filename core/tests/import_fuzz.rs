@@ -1,6 +1,6 @@
 //! Bytes received from another replica are untrusted. Mutated, truncated or spliced bytes are
 //! either imported whole or refused with `InvalidChanges`, and a refusal leaves the store as it
-//! was. (A longer run of the same property: `PROPTEST_CASES=20000 cargo test --release --test import_fuzz`.)
+//! was. (A longer run of the same property: scripts/fuzz-import.sh.)
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -80,8 +80,16 @@ fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
     bytes
 }
 
+/// 256 in the test suite; `PROPTEST_CASES` asks for a longer run (scripts/fuzz-import.sh).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn damaged_bytes_are_refused_or_imported_whole(
