@@ -11,4 +11,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # One build of every target in the test profile (panic = unwind), shared by unit tests,
 # integration tests, and the benches' smoke runs (criterion runs each bench once under `cargo test`).
 echo "== tests"
-cargo test --workspace --all-targets --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
