@@ -1,7 +1,14 @@
-//! Outpost's sync server. This first version only answers health checks; sync over TLS, device
+//! Outpost's sync server. This first version answers health checks over TLS; sync, device
 //! enrolment, storage and the team lead's pages arrive with the sync and review work.
 
+pub mod tls;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
 use axum::{Json, Router, routing::get};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
 use serde_json::{Value, json};
 
 /// The whole HTTP application, so tests can drive it without a socket.
@@ -11,6 +18,19 @@ pub fn app() -> Router {
 
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Serves `app()` over TLS on an already bound listener until `handle` is told to shut down.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    handle: Handle<std::net::SocketAddr>,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?
+        .handle(handle)
+        .serve(app().into_make_service())
+        .await
 }
 
 #[cfg(test)]

@@ -1,23 +1,68 @@
-//! Reads configuration and serves `outpost_server::app` until Ctrl-C or SIGTERM.
+//! Reads configuration from the environment and serves `outpost_server::app` over TLS until
+//! Ctrl-C or SIGTERM.
+//!
+//! OUTPOST_ADDR       where to listen (default 127.0.0.1:8443)
+//! OUTPOST_DATA_DIR   the server's data (default ./outpost-data)
+//! OUTPOST_TLS_CERT, OUTPOST_TLS_KEY
+//!                    a PEM certificate chain and key; without them a development certificate is
+//!                    made in OUTPOST_DATA_DIR/tls (trust its ca.pem on the client)
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum_server::Handle;
+use outpost_server::tls;
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let addr: SocketAddr = match std::env::var("OUTPOST_ADDR") {
-        Ok(value) => value.parse().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("OUTPOST_ADDR {value:?}: {e}"))
-        })?,
-        Err(_) => SocketAddr::from(([127, 0, 0, 1], 8080)),
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("outpost-server listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, outpost_server::app())
-        .with_graceful_shutdown(shutdown())
-        .await
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("outpost-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn shutdown() {
+async fn run() -> Result<(), String> {
+    let addr: SocketAddr = match std::env::var("OUTPOST_ADDR") {
+        Ok(value) => value.parse().map_err(|e| format!("OUTPOST_ADDR {value:?}: {e}"))?,
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 8443)),
+    };
+    let data_dir = PathBuf::from(std::env::var("OUTPOST_DATA_DIR").unwrap_or_else(|_| "outpost-data".into()));
+    let (cert, key) = match (std::env::var("OUTPOST_TLS_CERT"), std::env::var("OUTPOST_TLS_KEY")) {
+        (Ok(cert), Ok(key)) => (PathBuf::from(cert), PathBuf::from(key)),
+        (Err(_), Err(_)) => {
+            let dev = tls::dev_certificate(&data_dir.join("tls")).map_err(|e| e.to_string())?;
+            println!("development certificate: clients trust {}", dev.ca.display());
+            (dev.cert, dev.key)
+        }
+        _ => return Err("set both OUTPOST_TLS_CERT and OUTPOST_TLS_KEY, or neither".into()),
+    };
+    let config = tls::server_config(&cert, &key).map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(addr).map_err(|e| format!("listening on {addr}: {e}"))?;
+    println!(
+        "outpost-server listening on https://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+
+    let handle = Handle::new();
+    tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            shutdown_signal().await;
+            // Requests in flight get a moment to finish; new connections are refused at once.
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        }
+    });
+    outpost_server::serve_tls(listener, config, handle)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
