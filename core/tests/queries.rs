@@ -105,7 +105,17 @@ fn caseload_visits_review_state_overdue_search_and_changed_since() {
     expected.sort();
     assert_eq!(changed, expected);
     assert!(s.changed_since(s.revision().unwrap()).unwrap().is_empty());
-    let _ = cy;
+    let w2_caseload: Vec<_> = s
+        .caseload(&WorkerId::new("w2").unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.person)
+        .collect();
+    assert_eq!(
+        w2_caseload,
+        vec![bob.clone(), cy.clone()],
+        "Cy is in w2's caseload, not w1's"
+    );
 }
 
 #[test]

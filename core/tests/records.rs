@@ -196,6 +196,7 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
         "{err}"
     );
     assert_eq!(t.store.person(&person).unwrap().name.value, "Ann Lee");
+    assert_eq!(fingerprint(&t.store), before);
 
     // An unknown template question.
     let mut assessment = NewAssessment {
@@ -238,6 +239,7 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
             "{name}: {result:?}"
         );
     }
+    assert_eq!(fingerprint(&t.store), before_assessment);
 
     // Approving a draft is not a transition the review allows.
     let err = t.store.review_visit(&visit, ReviewAction::Approve, None).unwrap_err();
@@ -264,12 +266,12 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
     let stranger = outpost_core::DocId::new("not-yet-here").unwrap();
     assert!(t.store.import_changes(&stranger, b"\x85\x6f\x4a\x83garbage").is_err());
     assert!(matches!(t.store.visit(&stranger), Err(Error::NotFound(_))));
+    assert_eq!(fingerprint(&t.store), after_submit);
 
     assert_eq!(
         t.store.visit(&visit).unwrap().section(Section::Goals),
         "Walk to the shop"
     );
-    let _ = before;
 }
 
 #[test]

@@ -21,22 +21,8 @@ pub struct Field<T> {
 }
 
 impl<T> Field<T> {
-    pub fn single(value: T) -> Self {
-        Self {
-            value,
-            concurrent: Vec::new(),
-        }
-    }
-
     pub fn is_contested(&self) -> bool {
         !self.concurrent.is_empty()
-    }
-
-    pub fn map<U>(self, f: impl Fn(T) -> U) -> Field<U> {
-        Field {
-            value: f(self.value),
-            concurrent: self.concurrent.into_iter().map(f).collect(),
-        }
     }
 }
 
