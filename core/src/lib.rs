@@ -9,6 +9,7 @@ mod error;
 mod ids;
 mod model;
 mod store;
+pub mod sync;
 
 pub use automerge::ChangeHash;
 pub use document::Document;

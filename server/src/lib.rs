@@ -1,6 +1,10 @@
-//! Outpost's sync server. This first version answers health checks over TLS; sync, device
-//! enrolment, storage and the team lead's pages arrive with the sync and review work.
+//! Outpost's sync server: devices enrol, authenticate with a device credential, and sync
+//! changes over TLS; an admin runs the same binary's commands to manage teams and devices.
 
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod storage;
 pub mod tls;
 
 use std::net::TcpListener;
@@ -11,9 +15,27 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use serde_json::{Value, json};
 
+pub use error::{Error, Result};
+use storage::Storage;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
 /// The whole HTTP application, so tests can drive it without a socket.
-pub fn app() -> Router {
-    Router::new().route("/health", get(health))
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .merge(auth::router())
+        .with_state(state)
 }
 
 async fn health() -> Json<Value> {
@@ -24,39 +46,12 @@ async fn health() -> Json<Value> {
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    state: AppState,
     handle: Handle<std::net::SocketAddr>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?
         .handle(handle)
-        .serve(app().into_make_service())
+        .serve(app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn health_answers_ok_and_other_paths_are_not_found() {
-        let response = app()
-            .oneshot(Request::get("/health").body(Body::empty()).expect("request"))
-            .await
-            .expect("response");
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = response.into_body().collect().await.expect("body").to_bytes();
-        let body: Value = serde_json::from_slice(&body).expect("json");
-        assert_eq!(body["status"], "ok");
-
-        let response = app()
-            .oneshot(Request::get("/records").body(Body::empty()).expect("request"))
-            .await
-            .expect("response");
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    }
 }

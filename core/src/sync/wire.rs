@@ -1,0 +1,339 @@
+//! The bytes devices and the server exchange. One sync round is one HTTP request and its
+//! response. The request is a single frame; the response is a stream of frames (a head, one
+//! frame per document entry in server-log order, an end), so a device applies and commits what
+//! has arrived and a cut connection costs only what had not.
+//!
+//! A frame is a 4-byte big-endian length and a CBOR value. CBOR because it is self-describing:
+//! fields a newer peer adds are skipped by an older one, which is what lets old phones keep
+//! syncing with a newer server inside one protocol version.
+
+use automerge::ChangeHash;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::error::{Error, Result};
+
+/// The protocol version this build speaks best.
+pub const PROTOCOL: u32 = 1;
+/// The oldest version this build still speaks.
+pub const MIN_PROTOCOL: u32 = 1;
+/// What this build can do beyond the base protocol; each side uses the intersection.
+pub const CAPABILITIES: &[&str] = &[CAP_AUTOMERGE_SYNC, CAP_DROP];
+/// Divergent documents are reconciled with Automerge's own sync messages.
+pub const CAP_AUTOMERGE_SYNC: &str = "automerge-sync";
+/// The server may tell a device to drop people who left its scope.
+pub const CAP_DROP: &str = "drop";
+
+/// No frame may be larger; a peer that announces one is refused before anything is allocated.
+pub const MAX_FRAME: usize = 32 * 1024 * 1024;
+
+/// Path of the sync endpoint; the version in it is the HTTP API's, not the protocol's.
+pub const SYNC_PATH: &str = "/v1/sync";
+pub const ENROL_PATH: &str = "/v1/enrol";
+
+/// A change hash on the wire: its 32 bytes.
+pub type WireHash = ByteBuf;
+
+/// Everything a device says in one round.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The range of protocol versions the device speaks.
+    pub protocol: u32,
+    pub min_protocol: u32,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// The server log the cursor refers to; a server restored from a backup has a new one.
+    #[serde(default)]
+    pub epoch: Option<String>,
+    /// The device has applied every log entry up to here.
+    #[serde(default)]
+    pub cursor: u64,
+    /// Actors this device created and uses in `pushes`, registered to it on first use.
+    #[serde(default)]
+    pub actors: Vec<ByteBuf>,
+    /// People the device dropped when told to, since the server last heard.
+    #[serde(default)]
+    pub dropped: Vec<String>,
+    /// Every document the device holds with its heads, sent only after the server's epoch
+    /// changed, so the server can work out what each side lacks.
+    #[serde(default)]
+    pub inventory: Option<Vec<DocHeads>>,
+    #[serde(default)]
+    pub pushes: Vec<Push>,
+    /// Automerge sync messages for documents whose two copies diverged.
+    #[serde(default)]
+    pub automerge_sync: Vec<AutomergeSync>,
+}
+
+/// Changes a device made to one document since the server acknowledged `base`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Push {
+    pub doc: String,
+    /// Heads the server acknowledged before; empty for a document new to the server.
+    #[serde(default)]
+    pub base: Vec<WireHash>,
+    /// The device's heads once these changes are applied.
+    pub heads: Vec<WireHash>,
+    /// Automerge change chunks, or a whole saved document when `base` is empty.
+    pub bytes: ByteBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocHeads {
+    pub doc: String,
+    pub heads: Vec<WireHash>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutomergeSync {
+    pub doc: String,
+    pub message: ByteBuf,
+}
+
+/// One frame of a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Frame {
+    Head(Head),
+    /// Bytes for one document: `Doc(seq, doc id, bytes)`. A tuple keeps each frame small, since
+    /// a fresh device receives thousands of them.
+    Doc(u64, String, ByteBuf),
+    End(End),
+}
+
+/// What the server decided about the request, before any document bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Head {
+    pub protocol: u32,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    pub epoch: String,
+    /// The request's cursor belonged to another epoch: send an inventory next round.
+    #[serde(default)]
+    pub epoch_changed: bool,
+    /// Pushes the server now holds, with its heads for each document after merging them.
+    #[serde(default)]
+    pub acks: Vec<DocHeads>,
+    /// Pushes refused, with why. Nothing of a refused push was stored.
+    #[serde(default)]
+    pub refused: Vec<Refusal>,
+    /// Documents whose copies diverged: reconcile them with Automerge sync messages.
+    #[serde(default)]
+    pub diverged: Vec<String>,
+    #[serde(default)]
+    pub automerge_sync: Vec<AutomergeSync>,
+    /// People who left the device's scope: drop their documents once nothing is unacknowledged.
+    #[serde(default)]
+    pub drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub doc: String,
+    pub reason: String,
+}
+
+/// The last frame: the device may now record `cursor`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct End {
+    pub cursor: u64,
+    /// The server stopped early to bound the response; ask again for the rest.
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// Why a request was refused outright, sent as the JSON body of an error status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+}
+
+/// Enrolment: a one-time code in, a device credential out (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub code: String,
+    /// What the device calls itself, for the admin's device list.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub worker: String,
+    pub device: String,
+    pub team: String,
+    /// Sent once; the server keeps only its hash.
+    pub credential: String,
+}
+
+/// Encodes one frame: length then CBOR.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut body = Vec::new();
+    // Writing CBOR into a Vec cannot fail for these types.
+    if ciborium::into_writer(value, &mut body).is_err() {
+        body.clear();
+    }
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a body that must be exactly one frame.
+pub fn decode_one<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
+    let mut reader = FrameReader::default();
+    reader.push(bytes);
+    let value = reader.next(what)?.ok_or_else(|| truncated(what))?;
+    if !reader.buffer.is_empty() {
+        return Err(Error::invalid(what, format!("{} bytes after the frame", reader.buffer.len())));
+    }
+    Ok(value)
+}
+
+fn truncated(what: &str) -> Error {
+    Error::invalid(what, "the message ends part-way through a frame")
+}
+
+/// Splits a byte stream into frames as bytes arrive.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buffer: Vec<u8>,
+}
+
+impl FrameReader {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame, or None until more bytes arrive.
+    pub fn next<T: for<'de> Deserialize<'de>>(&mut self, what: &str) -> Result<Option<T>> {
+        let Some(len) = self.buffer.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if len > MAX_FRAME {
+            return Err(Error::invalid(
+                what,
+                format!("a frame of {len} bytes is over the {MAX_FRAME}-byte limit"),
+            ));
+        }
+        if self.buffer.len() < 4 + len {
+            return Ok(None);
+        }
+        let value = ciborium::from_reader(&self.buffer[4..4 + len])
+            .map_err(|e| Error::invalid(what, format!("a frame does not decode: {e}")));
+        self.buffer.drain(..4 + len);
+        value.map(Some)
+    }
+
+    /// True when bytes of an unfinished frame remain.
+    pub fn has_partial(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+}
+
+pub fn hashes_to_wire(heads: &[ChangeHash]) -> Vec<WireHash> {
+    heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect()
+}
+
+pub fn hashes_from_wire(heads: &[WireHash], what: &str) -> Result<Vec<ChangeHash>> {
+    let mut out: Vec<ChangeHash> = heads
+        .iter()
+        .map(|h| {
+            ChangeHash::try_from(h.as_slice())
+                .map_err(|_| Error::invalid(what, format!("a change hash of {} bytes, not 32", h.len())))
+        })
+        .collect::<Result<_>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The highest protocol both sides speak, if any.
+pub fn negotiate(their_min: u32, their_max: u32) -> Option<u32> {
+    let version = their_max.min(PROTOCOL);
+    (version >= their_min.max(MIN_PROTOCOL)).then_some(version)
+}
+
+/// Capabilities both sides have, in this build's order.
+pub fn common_capabilities(theirs: &[String]) -> Vec<String> {
+    CAPABILITIES
+        .iter()
+        .filter(|c| theirs.iter().any(|t| t == *c))
+        .map(|c| c.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_split_anywhere_reassemble() {
+        let frames = [
+            encode(&Frame::Head(Head {
+                epoch: "e1".into(),
+                ..Head::default()
+            })),
+            encode(&Frame::Doc(7, "doc-1".into(), ByteBuf::from(vec![1, 2, 3]))),
+            encode(&Frame::End(End { cursor: 7, more: false })),
+        ]
+        .concat();
+        for cut in 0..frames.len() {
+            let mut reader = FrameReader::default();
+            let mut got = Vec::new();
+            for part in [&frames[..cut], &frames[cut..]] {
+                reader.push(part);
+                while let Some(frame) = reader.next::<Frame>("response").unwrap() {
+                    got.push(frame);
+                }
+            }
+            assert_eq!(got.len(), 3, "cut at {cut}");
+            assert_eq!(got[1], Frame::Doc(7, "doc-1".into(), ByteBuf::from(vec![1, 2, 3])));
+            assert!(!reader.has_partial());
+        }
+    }
+
+    #[test]
+    fn oversized_and_garbage_frames_are_refused_by_name() {
+        let mut reader = FrameReader::default();
+        reader.push(&(u32::MAX).to_be_bytes());
+        let err = reader.next::<Frame>("response").unwrap_err().to_string();
+        assert!(err.contains("over the"), "{err}");
+
+        let mut garbage = 5u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff, 0x00, 0x13, 0x37, 0x42]);
+        let err = decode_one::<Request>(&garbage, "sync request").unwrap_err().to_string();
+        assert!(err.contains("sync request") && err.contains("does not decode"), "{err}");
+
+        let whole = encode(&Request::default());
+        let err = decode_one::<Request>(&whole[..whole.len() - 1], "sync request").unwrap_err();
+        assert!(err.to_string().contains("part-way"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_peer_s_extra_fields_are_ignored() {
+        #[derive(Serialize)]
+        struct FutureEnd {
+            cursor: u64,
+            more: bool,
+            compression: &'static str,
+        }
+        let bytes = encode(&FutureEnd {
+            cursor: 9,
+            more: true,
+            compression: "zstd",
+        });
+        assert_eq!(decode_one::<End>(&bytes, "end").unwrap(), End { cursor: 9, more: true });
+    }
+
+    #[test]
+    fn versions_negotiate_to_the_highest_shared() {
+        assert_eq!(negotiate(1, 1), Some(1));
+        assert_eq!(negotiate(1, 5), Some(PROTOCOL));
+        assert_eq!(negotiate(PROTOCOL + 1, PROTOCOL + 3), None);
+        assert_eq!(
+            common_capabilities(&["drop".into(), "teleport".into()]),
+            vec!["drop".to_string()]
+        );
+    }
+}

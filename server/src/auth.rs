@@ -1,0 +1,1 @@
+//! Device credentials and enrolment.

@@ -1,0 +1,78 @@
+//! The server's one error type. It is also the HTTP answer: each variant maps to a status and a
+//! JSON `Problem` that names what was wrong, never echoing record content.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use outpost_core::sync::wire::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No credential, an unknown one, or a revoked device's.
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+    /// Missing, or outside the caller's scope: the two are answered the same.
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid {what}: {reason}")]
+    BadRequest { what: String, reason: String },
+    #[error("{what} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { what: String, size: usize, limit: usize },
+    #[error("no protocol version in common: the device speaks {min}..={max}, this server {ours_min}..={ours_max}")]
+    UnsupportedProtocol { min: u32, max: u32, ours_min: u32, ours_max: u32 },
+    /// A request that contradicts stored state (an enrolment code spent twice, a name taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Core(#[from] outpost_core::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::BadRequest {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad-request"),
+            Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            Self::UnsupportedProtocol { .. } => (StatusCode::UPGRADE_REQUIRED, "unsupported-protocol"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Core(outpost_core::Error::InvalidInput { .. })
+            | Self::Core(outpost_core::Error::InvalidChanges { .. }) => (StatusCode::BAD_REQUEST, "bad-request"),
+            Self::Storage(_) | Self::Core(_) | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // Details of internal failures go to the log, not to the client.
+            tracing::error!(error = %self, "request failed");
+            "the server could not complete the request".to_string()
+        } else {
+            self.to_string()
+        };
+        (
+            status,
+            Json(Problem {
+                code: code.into(),
+                message,
+            }),
+        )
+            .into_response()
+    }
+}

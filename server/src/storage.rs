@@ -1,0 +1,215 @@
+//! The server's storage, behind traits so a PostgreSQL implementation can follow the SQLite one.
+//! Methods are blocking; the HTTP layer calls them on the blocking pool. Every method that
+//! writes does so in one transaction.
+
+pub mod sqlite;
+
+use std::collections::HashSet;
+
+use automerge::ChangeHash;
+use outpost_core::{DeviceId, DocId, PersonId, TeamId, WorkerId};
+
+use crate::error::Result;
+
+/// Which people a worker's devices hold: the team's whole caseload, or only the people
+/// allocated to that worker. Set per team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopePolicy {
+    Team,
+    Allocated,
+}
+
+impl ScopePolicy {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Team => "team",
+            Self::Allocated => "allocated",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "team" => Some(Self::Team),
+            "allocated" => Some(Self::Allocated),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Worker,
+    Lead,
+}
+
+impl Role {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Worker => "worker",
+            Self::Lead => "lead",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "worker" => Some(Self::Worker),
+            "lead" => Some(Self::Lead),
+            _ => None,
+        }
+    }
+}
+
+/// An enrolled, unrevoked device, as its credential proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub device: DeviceId,
+    pub worker: WorkerId,
+    pub role: Role,
+    pub team: TeamId,
+    pub scope: ScopePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    pub device: DeviceId,
+    pub worker: WorkerId,
+    pub label: String,
+    pub enrolled_at: i64,
+    pub last_sync_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Who owns an Automerge actor id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorOwner {
+    Device(DeviceId),
+    /// The server process itself (a lead's decision made through the server).
+    Server,
+}
+
+/// An audit record: who did what to which subject. `detail` never holds record content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub who: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+/// Accounts: teams, workers, devices, enrolment, actors, audit.
+pub trait Accounts: Send + Sync {
+    fn create_team(&self, team: &TeamId, name: &str, scope: ScopePolicy) -> Result<()>;
+    fn set_scope(&self, team: &TeamId, scope: ScopePolicy) -> Result<()>;
+    fn add_worker(&self, worker: &WorkerId, name: &str, role: Role, team: &TeamId) -> Result<()>;
+    /// Stores the hash of a one-time code for `worker`, valid until `expires_at` (unix seconds).
+    fn add_enrolment_code(&self, worker: &WorkerId, code_hash: &[u8], expires_at: i64) -> Result<()>;
+    /// Spends a code (once) and records the new device with its credential hash.
+    fn enrol(&self, code_hash: &[u8], device: &DeviceId, label: &str, credential_hash: &[u8], now: i64)
+    -> Result<Device>;
+    /// The device a credential belongs to, if enrolled and not revoked.
+    fn authenticate(&self, credential_hash: &[u8]) -> Result<Option<Device>>;
+    fn revoke(&self, device: &DeviceId, now: i64) -> Result<()>;
+    fn devices(&self) -> Result<Vec<DeviceRow>>;
+    fn touch_device(&self, device: &DeviceId, now: i64) -> Result<()>;
+    fn actor_owner(&self, actor: &[u8]) -> Result<Option<ActorOwner>>;
+    /// Registers the server's actor for this process run.
+    fn register_server_actor(&self, actor: &[u8], now: i64) -> Result<()>;
+    fn audit(&self, entry: &AuditEntry) -> Result<()>;
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+}
+
+/// A document as the server stores it: never loaded into Automerge just to be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub person: PersonId,
+    pub doc_type: String,
+    pub heads: Vec<ChangeHash>,
+    pub snapshot: Vec<u8>,
+}
+
+/// One write to one document, part of a sync's single transaction.
+#[derive(Debug, Clone)]
+pub struct DocWrite {
+    pub doc: DocId,
+    pub person: PersonId,
+    pub doc_type: String,
+    pub heads: Vec<ChangeHash>,
+    /// The whole document as `save()` writes it.
+    pub snapshot: Vec<u8>,
+    /// Just the new changes, for devices that already hold the rest.
+    pub changes: Vec<u8>,
+    /// For a person document: the team it names and the workers allocated.
+    pub person_scope: Option<PersonScope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonScope {
+    pub team: TeamId,
+    pub allocated: Vec<WorkerId>,
+}
+
+/// What one sync from a device stores, all or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct SyncWrite {
+    pub docs: Vec<DocWrite>,
+    /// Actors first used by this device in this sync.
+    pub actors: Vec<Vec<u8>>,
+    /// People the device confirmed it dropped.
+    pub dropped: Vec<PersonId>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// A log entry to send: `bytes` are the changes it added, or the whole document when the
+/// device is too far behind for the changes alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub seq: u64,
+    pub doc: DocId,
+    pub person: PersonId,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    pub entries: Vec<Outgoing>,
+    pub cursor: u64,
+    pub more: bool,
+}
+
+/// Documents and the server log devices pull from.
+pub trait Documents: Send + Sync {
+    /// This database's log identity; a restore gives it a new one.
+    fn epoch(&self) -> Result<String>;
+    fn doc(&self, doc: &DocId) -> Result<Option<StoredDoc>>;
+    /// The team a person belongs to, if the server knows them.
+    fn person_team(&self, person: &PersonId) -> Result<Option<TeamId>>;
+    /// People the device may hold now.
+    fn scope(&self, device: &Device) -> Result<HashSet<PersonId>>;
+    /// People the server has sent to (or received from) the device and not seen it drop.
+    fn held(&self, device: &DeviceId) -> Result<HashSet<PersonId>>;
+    /// Records what a device's cursor now confirms it holds.
+    fn confirm_cursor(&self, device: &DeviceId, cursor: u64) -> Result<()>;
+    /// Stores a sync's writes in one transaction; returns the log seq of each doc write.
+    fn write(&self, device: Option<&DeviceId>, write: &SyncWrite) -> Result<Vec<u64>>;
+    /// The highest log seq.
+    fn log_head(&self) -> Result<u64>;
+    /// What a device at `cursor` lacks of the people in its scope, one entry per document in
+    /// the order of each document's first unsent log entry, up to about `max_bytes`, skipping
+    /// `exclude` (entries this same sync wrote). A document the device holds gets its new
+    /// changes; one it does not (or that is behind pruned history) gets its snapshot, and is
+    /// recorded as held from that entry on. Returns the entries and the cursor the device may
+    /// record after them (below the log head when the budget ran out).
+    fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize) -> Result<Pull>;
+    /// Every document of these people, whole.
+    fn people_docs(&self, people: &[PersonId]) -> Result<Vec<(DocId, StoredDoc)>>;
+    /// Moves a person to another team (the admin's reassignment).
+    fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()>;
+    /// Every document id with its heads, for an inventory comparison.
+    fn all_heads(&self, people: &HashSet<PersonId>) -> Result<Vec<(DocId, Vec<ChangeHash>)>>;
+}
+
+/// Everything the server stores.
+pub trait Storage: Accounts + Documents {}
+
+impl<T: Accounts + Documents> Storage for T {}

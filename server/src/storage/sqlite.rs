@@ -1,0 +1,148 @@
+//! The embedded default: one SQLite file, no setup. A single connection behind a mutex keeps
+//! every sync's writes in one serialised transaction, which is also what gives the log its
+//! order.
+
+mod accounts;
+mod documents;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, Transaction};
+
+use crate::error::{Error, Result};
+
+/// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_schema];
+
+#[derive(Debug)]
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStorage {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrate(&mut conn)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| Error::Internal("the storage lock was poisoned by a panic".into()))
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let target = MIGRATIONS.len() as i64;
+    if version > target {
+        return Err(Error::Internal(format!(
+            "the database is at schema version {version}, newer than this server's {target}"
+        )));
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        migration(&tx)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// v1: accounts, documents and the log devices pull from.
+fn v1_schema(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+        INSERT INTO meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))));
+
+        CREATE TABLE teams (
+            team_id TEXT PRIMARY KEY,
+            name    TEXT NOT NULL,
+            scope   TEXT NOT NULL CHECK (scope IN ('team', 'allocated'))
+        ) STRICT;
+        CREATE TABLE workers (
+            worker_id TEXT PRIMARY KEY,
+            name      TEXT NOT NULL,
+            role      TEXT NOT NULL CHECK (role IN ('worker', 'lead')),
+            team_id   TEXT NOT NULL REFERENCES teams(team_id)
+        ) STRICT;
+        CREATE TABLE enrolment_codes (
+            code_hash  BLOB PRIMARY KEY,
+            worker_id  TEXT NOT NULL REFERENCES workers(worker_id),
+            expires_at INTEGER NOT NULL,
+            used_at    INTEGER
+        ) STRICT;
+        CREATE TABLE devices (
+            device_id       TEXT PRIMARY KEY,
+            worker_id       TEXT NOT NULL REFERENCES workers(worker_id),
+            label           TEXT NOT NULL,
+            credential_hash BLOB NOT NULL UNIQUE,
+            enrolled_at     INTEGER NOT NULL,
+            revoked_at      INTEGER,
+            last_sync_at    INTEGER
+        ) STRICT;
+        -- device_id NULL: an actor of the server process itself.
+        CREATE TABLE actors (
+            actor         BLOB PRIMARY KEY,
+            device_id     TEXT REFERENCES devices(device_id),
+            registered_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE audit (
+            id      INTEGER PRIMARY KEY,
+            at      INTEGER NOT NULL,
+            who     TEXT NOT NULL,
+            action  TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail  TEXT NOT NULL
+        ) STRICT;
+
+        CREATE TABLE people (
+            person_id TEXT PRIMARY KEY,
+            team_id   TEXT NOT NULL REFERENCES teams(team_id)
+        ) STRICT;
+        CREATE INDEX people_team ON people(team_id);
+        CREATE TABLE allocations (
+            person_id TEXT NOT NULL REFERENCES people(person_id),
+            worker_id TEXT NOT NULL,
+            PRIMARY KEY (person_id, worker_id)
+        ) STRICT;
+        CREATE INDEX allocations_worker ON allocations(worker_id);
+        CREATE TABLE documents (
+            doc_id         TEXT PRIMARY KEY,
+            person_id      TEXT NOT NULL REFERENCES people(person_id),
+            doc_type       TEXT NOT NULL,
+            heads          BLOB NOT NULL,
+            snapshot       BLOB NOT NULL,
+            -- log entries of this document up to here were pruned; older cursors get the snapshot
+            pruned_through INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX documents_person ON documents(person_id);
+        -- Every change the server accepts, in the order devices pull them. An entry with empty
+        -- bytes only marks that a document entered someone's scope.
+        CREATE TABLE log (
+            seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id    TEXT NOT NULL REFERENCES documents(doc_id),
+            person_id TEXT NOT NULL,
+            device_id TEXT,
+            bytes     BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX log_person ON log(person_id, seq);
+        CREATE INDEX log_doc ON log(doc_id, seq);
+        -- Documents the server sent (since_seq: the entry that carried them, confirmed once the
+        -- device's cursor passes it) or received from a device.
+        CREATE TABLE device_docs (
+            device_id TEXT NOT NULL REFERENCES devices(device_id),
+            doc_id    TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            since_seq INTEGER NOT NULL,
+            PRIMARY KEY (device_id, doc_id)
+        ) STRICT;
+        CREATE INDEX device_docs_person ON device_docs(device_id, person_id);",
+    )
+}

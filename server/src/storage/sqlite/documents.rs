@@ -1,0 +1,1 @@
+//! Documents and the log in SQLite.
