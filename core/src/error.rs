@@ -38,6 +38,23 @@ pub enum Error {
     #[error("store schema version {found} is newer than this app supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
 
+    /// The server could not be reached or the connection failed part-way; retrying may work.
+    /// Anything already received and committed is kept.
+    #[error("network: {0}")]
+    Network(String),
+
+    /// The server does not accept this device's credential (never enrolled, or revoked).
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+
+    /// The server refused a request and said why; retrying the same request will not help.
+    #[error("server refused the request ({code}): {message}")]
+    Refused { code: String, message: String },
+
+    /// A sync stopped at its deadline; what was done is kept and the next sync resumes.
+    #[error("sync stopped at its deadline; it resumes next time")]
+    DeadlineReached,
+
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
 
