@@ -7,6 +7,7 @@ mod disk;
 mod index;
 mod merge;
 mod queries;
+mod sync_state;
 pub mod schema;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use automerge::{AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 
 pub use merge::Imported;
+pub use sync_state::SyncStatus;
 pub use queries::{ActionRow, CaseloadRow, SearchHit, StorageStats, VisitRow};
 
 use crate::error::{Error, Result};

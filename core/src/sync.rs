@@ -2,3 +2,6 @@
 //! store's state into a request and applies the response. `net` carries the bytes.
 
 pub mod wire;
+mod client;
+
+pub use client::{Progress, SyncClient};
