@@ -12,7 +12,7 @@ pub mod schema;
 
 use std::path::Path;
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 
 pub use merge::Imported;
@@ -46,6 +46,8 @@ pub struct Saved {
 pub struct Store {
     conn: Connection,
     author: Author,
+    /// This session's actor, fresh at every open and recorded in `own_actors`.
+    actor: ActorId,
     cache: DocCache,
 }
 
@@ -55,9 +57,15 @@ impl Store {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrate_to(&mut conn, schema::CURRENT_VERSION)?;
+        let actor = ActorId::random();
+        conn.execute(
+            "INSERT INTO own_actors (actor, created_at) VALUES (?1, ?2)",
+            rusqlite::params![actor.to_bytes(), chrono::Utc::now().to_rfc3339()],
+        )?;
         let mut store = Self {
             conn,
             author,
+            actor,
             cache: DocCache::default(),
         };
         if store.meta_i64("reindex")? != 0 {
@@ -204,7 +212,7 @@ impl Store {
             let id = DocId::new(id)?;
             let doc = match self.cache.get(&id) {
                 Some(doc) => doc.clone(),
-                None => match load(&tx, &id, &self.author) {
+                None => match load(&tx, &id, &self.author, &self.actor) {
                     Ok(doc) => doc,
                     Err(e) => {
                         skipped.push(e);
@@ -225,7 +233,9 @@ impl Store {
     // ---- internals ----------------------------------------------------------------------
 
     fn new_doc(&self) -> AutoCommit {
-        AutoCommit::new().with_author(Some(self.author.to_automerge()))
+        AutoCommit::new()
+            .with_author(Some(self.author.to_automerge()))
+            .with_actor(self.actor.clone())
     }
 
     /// Checks a document's kind from the index, loading it only if the index does not know it.
@@ -255,7 +265,7 @@ impl Store {
 
     fn doc_mut(&mut self, id: &DocId) -> Result<&mut AutoCommit> {
         if !self.cache.contains(id) {
-            let doc = load(&self.conn, id, &self.author)?;
+            let doc = load(&self.conn, id, &self.author, &self.actor)?;
             self.cache.put(id.clone(), doc);
         }
         self.cache.get_mut(id).ok_or_else(|| Error::NotFound(id.clone()))
@@ -266,7 +276,7 @@ impl Store {
     fn take_doc(&mut self, id: &DocId) -> Result<AutoCommit> {
         match self.cache.take(id) {
             Some(doc) => Ok(doc),
-            None => load(&self.conn, id, &self.author),
+            None => load(&self.conn, id, &self.author, &self.actor),
         }
     }
 

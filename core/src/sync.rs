@@ -5,3 +5,36 @@ pub mod wire;
 mod client;
 
 pub use client::{Progress, SyncClient};
+
+use automerge::AutoCommit;
+
+use crate::error::Result;
+use crate::ids::{DocId, PersonId, TeamId, WorkerId};
+use crate::model::header::{self, DocType};
+use crate::model::person;
+
+/// What a server needs to know of a document to scope it: whose it is and, for a person,
+/// their team and allocated workers. Read without building the typed views of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocSummary {
+    pub doc_type: DocType,
+    pub person: PersonId,
+    pub team: Option<TeamId>,
+    pub allocated: Vec<WorkerId>,
+}
+
+pub fn summarise(doc: &AutoCommit, id: &DocId) -> Result<DocSummary> {
+    let header = header::read(doc, id)?;
+    let (team, allocated) = if header.doc_type == DocType::Person {
+        let p = person::read(doc, id)?;
+        (Some(TeamId::new(p.team.value)?), p.allocated_workers)
+    } else {
+        (None, Vec::new())
+    };
+    Ok(DocSummary {
+        doc_type: header.doc_type,
+        person: header.person,
+        team,
+        allocated,
+    })
+}

@@ -1,7 +1,7 @@
 //! How documents sit on disk: connection settings, appending changes with their heads,
 //! snapshots, loading, and compaction.
 
-use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
+use automerge::{ActorId, AutoCommit, ChangeHash, transaction::CommitOptions};
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -122,7 +122,7 @@ pub(super) fn write_snapshot(
 }
 
 /// Loads a document from its snapshot and the changes stored after it.
-pub(super) fn load(conn: &Connection, id: &DocId, author: &Author) -> Result<AutoCommit> {
+pub(super) fn load(conn: &Connection, id: &DocId, author: &Author, actor: &ActorId) -> Result<AutoCommit> {
     let corrupt = |reason: String| Error::CorruptDocument { id: id.clone(), reason };
     let snapshot: Option<Option<Vec<u8>>> = conn
         .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
@@ -145,10 +145,11 @@ pub(super) fn load(conn: &Connection, id: &DocId, author: &Author) -> Result<Aut
     }
     header::read(&doc, id)?;
     doc.set_author(Some(author.to_automerge()));
+    doc.set_actor(actor.clone());
     Ok(doc)
 }
 
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+pub(super) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     let mut sorted = heads.to_vec();
     sorted.sort();
     sorted.iter().flat_map(|h| h.0).collect()

@@ -158,3 +158,17 @@ fn write_review(tx: &Transaction<'_>, r: &review::Review) -> Result<()> {
         .execute(params![r.visit.as_str(), r.state.value.code(), r.state.is_contested()])?;
     Ok(())
 }
+
+/// Removes every index row of a person's documents (they are being dropped from this device).
+pub(crate) fn remove_person(tx: &Transaction<'_>, person: &str) -> Result<()> {
+    tx.execute(
+        "DELETE FROM reviews WHERE visit_id IN
+         (SELECT doc_id FROM doc_index WHERE person_id = ?1 AND doc_type = 'visit')",
+        [person],
+    )?;
+    tx.execute("DELETE FROM visit_text WHERE person_id = ?1", [person])?;
+    for table in ["people", "allocations", "visits", "actions", "assessments", "observations", "doc_index"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE person_id = ?1"), [person])?;
+    }
+    Ok(())
+}

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use automerge::{AutoCommit, ChangeHash, ReadDoc};
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, Transaction};
 
 use super::disk::{decode_heads, write_changes, write_snapshot};
 use super::{COMPACT_AFTER_CHANGES, Store, chunks};
@@ -109,6 +109,16 @@ impl Store {
     /// Imports many documents' changes in one transaction: all of them land, or (if any is
     /// refused, with an error naming it) none does.
     pub fn import_batch(&mut self, items: &[(DocId, &[u8])]) -> Result<Vec<Imported>> {
+        self.import_batch_with(items, |_, _| Ok(()))
+    }
+
+    /// `import_batch`, with `also` writing more in the same transaction once the documents are
+    /// written (sync records the cursor and acknowledgements there).
+    pub(crate) fn import_batch_with(
+        &mut self,
+        items: &[(DocId, &[u8])],
+        also: impl FnOnce(&Transaction<'_>, &[Imported]) -> Result<()>,
+    ) -> Result<Vec<Imported>> {
         let mut seen = HashSet::new();
         if let Some((id, _)) = items.iter().find(|(id, _)| !seen.insert(id)) {
             return Err(Error::invalid(
@@ -137,19 +147,22 @@ impl Store {
         if decoded.len() >= 100 {
             tx.execute("INSERT INTO visit_text (visit_text) VALUES ('optimize')", [])?;
         }
+        let results: Vec<Imported> = decoded
+            .iter()
+            .map(|pending| Imported {
+                applied: pending.applied,
+                missing: pending.missing.clone(),
+                heads: pending.heads.clone(),
+            })
+            .collect();
+        also(&tx, &results)?;
         tx.commit()?;
-        let mut results = Vec::with_capacity(items.len());
         for ((id, _), pending) in items.iter().zip(decoded) {
             match &pending.write {
                 Write::Nothing => {}
                 Write::Changes(changes) => self.cache.add_changes(id, changes.len()),
                 Write::Snapshot(_) => self.cache.reset_change_count(id),
             }
-            results.push(Imported {
-                applied: pending.applied,
-                missing: pending.missing,
-                heads: pending.heads,
-            });
             self.cache.put(id.clone(), pending.doc);
         }
         Ok(results)
@@ -184,6 +197,7 @@ impl Store {
         };
         // Loading replaces the document's author; edits made here must carry ours.
         doc.set_author(Some(self.author.to_automerge()));
+        doc.set_actor(self.actor.clone());
         let header = header::read(&doc, id).map_err(|e| invalid(format!("not an Outpost record: {e}")))?;
         if old_person.as_ref().is_some_and(|person| *person != header.person) {
             return Err(invalid("the changes would move the record to another person".into()));

@@ -6,7 +6,7 @@ use rusqlite::{Connection, Transaction};
 use crate::error::{Error, Result};
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_documents, v2_index];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_documents, v2_index, v3_sync];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -110,6 +110,37 @@ fn v2_index(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         CREATE VIRTUAL TABLE visit_text USING fts5(
             visit_id UNINDEXED, person_id UNINDEXED, body, tokenize = 'porter unicode61 remove_diacritics 2'
         );",
+    )
+}
+
+/// v3: sync state. Per server: the log cursor and what the server acknowledged of each
+/// document; the actors this device has written with (a fresh one at every open, so a store
+/// restored from a backup never reuses a sequence number); people dropped but not yet reported.
+fn v3_sync(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE sync_peers (
+            peer            TEXT PRIMARY KEY,
+            epoch           TEXT,
+            cursor          INTEGER NOT NULL DEFAULT 0,
+            needs_inventory INTEGER NOT NULL DEFAULT 0,
+            last_success    TEXT,
+            last_error      TEXT
+        ) STRICT;
+        CREATE TABLE sync_acked (
+            peer   TEXT NOT NULL,
+            doc_id TEXT NOT NULL,
+            heads  BLOB NOT NULL,
+            PRIMARY KEY (peer, doc_id)
+        ) STRICT;
+        CREATE TABLE sync_dropped (
+            peer      TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            PRIMARY KEY (peer, person_id)
+        ) STRICT;
+        CREATE TABLE own_actors (
+            actor      BLOB PRIMARY KEY,
+            created_at TEXT NOT NULL
+        ) STRICT;",
     )
 }
 

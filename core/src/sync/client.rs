@@ -1,8 +1,30 @@
 //! The device side of sync: builds each round's request from the store and applies the
-//! server's response frame by frame.
+//! server's response frame by frame. It does no I/O; `net` (or a test) carries the bytes.
+//!
+//! A normal sync is one round: the request carries every unacknowledged change and the cursor,
+//! the response carries acknowledgements and every log entry after the cursor. More rounds
+//! happen only when the server pages a long pull, a push is over the round budget, a server
+//! restore calls for an inventory, or diverged documents need Automerge's sync messages.
 
-use crate::error::Result;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use automerge::sync;
+use serde_bytes::ByteBuf;
+
+use super::wire::{self, AutomergeSync, DocHeads, Frame, FrameReader, Head, Push, Request};
+use crate::error::{Error, Result};
+use crate::ids::{DocId, PersonId};
 use crate::store::Store;
+
+/// Pushes beyond this many bytes wait for the next round, so one cut costs at most this much.
+const PUSH_BUDGET: usize = 2 * 1024 * 1024;
+/// Received documents are committed in batches: each commit is an fsync.
+const APPLY_BATCH_DOCS: usize = 256;
+const APPLY_BATCH_BYTES: usize = 2 * 1024 * 1024;
+const APPLY_BATCH_TIME: Duration = Duration::from_millis(500);
+/// A sync that needs more rounds than this is stopped; the next sync carries on.
+const MAX_ROUNDS: u32 = 64;
 
 /// How far a sync has got, for an app to show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -10,6 +32,10 @@ pub struct Progress {
     pub rounds: u32,
     pub docs_pushed: usize,
     pub docs_received: usize,
+    /// Documents the server refused, with why; they stay pending on this device.
+    pub refused: Vec<(String, String)>,
+    /// People dropped from this device because they left its scope.
+    pub dropped: usize,
 }
 
 /// One sync with one server, round by round. Create one per sync; all state that must outlive
@@ -18,6 +44,29 @@ pub struct Progress {
 pub struct SyncClient {
     peer: String,
     progress: Progress,
+    round: Option<Round>,
+    /// Another round is needed before the sync is complete.
+    again: bool,
+    started: bool,
+    /// Refused this sync: not offered again until the next one.
+    refused: HashSet<DocId>,
+    /// Documents being reconciled with Automerge sync messages, and their protocol state.
+    diverged: HashMap<DocId, sync::State>,
+    /// Messages to send next round.
+    outbox: Vec<(DocId, Vec<u8>)>,
+}
+
+/// What the current round sent and has received so far.
+#[derive(Debug)]
+struct Round {
+    reader: FrameReader,
+    head: Option<Head>,
+    ended: bool,
+    dropped_reported: Vec<PersonId>,
+    batch: Vec<(DocId, Vec<u8>)>,
+    batch_bytes: usize,
+    batch_seq: u64,
+    batch_started: Instant,
 }
 
 impl SyncClient {
@@ -25,6 +74,12 @@ impl SyncClient {
         Self {
             peer: peer.to_string(),
             progress: Progress::default(),
+            round: None,
+            again: false,
+            started: false,
+            refused: HashSet::new(),
+            diverged: HashMap::new(),
+            outbox: Vec::new(),
         }
     }
 
@@ -32,25 +87,295 @@ impl SyncClient {
         &self.peer
     }
 
-    /// The next round's request body, or None when the sync is complete.
-    pub fn next_request(&mut self, _store: &mut Store) -> Result<Option<Vec<u8>>> {
-        Ok(None)
-    }
-
-    /// Response body bytes as they arrive; complete frames are applied and committed.
-    pub fn receive(&mut self, _store: &mut Store, _bytes: &[u8]) -> Result<()> {
-        Ok(())
-    }
-
-    /// The response body ended; an error if it ended part-way.
-    pub fn end_response(&mut self, _store: &mut Store) -> Result<()> {
-        Ok(())
-    }
-
-    /// The round failed part-way: what was committed stays, the rest is forgotten.
-    pub fn abandon_round(&mut self) {}
-
     pub fn progress(&self) -> &Progress {
         &self.progress
     }
+
+    /// The next round's request body, or None when the sync is complete.
+    pub fn next_request(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>> {
+        if self.started && !self.again {
+            return Ok(None);
+        }
+        if self.progress.rounds >= MAX_ROUNDS {
+            return Err(Error::Network(format!(
+                "sync stopped after {MAX_ROUNDS} rounds; the next sync continues"
+            )));
+        }
+        self.started = true;
+        self.again = false;
+        let peer = store.peer_state(&self.peer)?;
+        let mut request = Request {
+            protocol: wire::PROTOCOL,
+            min_protocol: wire::MIN_PROTOCOL,
+            capabilities: wire::CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            epoch: peer.epoch.clone(),
+            cursor: peer.cursor,
+            dropped: store
+                .unreported_drops(&self.peer)?
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            ..Request::default()
+        };
+        if peer.needs_inventory {
+            request.inventory = Some(
+                store
+                    .all_heads()?
+                    .into_iter()
+                    .map(|(doc, heads)| DocHeads {
+                        doc: doc.to_string(),
+                        heads: wire::hashes_to_wire(&heads),
+                    })
+                    .collect(),
+            );
+        } else {
+            self.add_pushes(store, &mut request)?;
+        }
+        for (doc, message) in self.outbox.drain(..) {
+            request.automerge_sync.push(AutomergeSync {
+                doc: doc.to_string(),
+                message: ByteBuf::from(message),
+            });
+        }
+        let dropped_reported = request
+            .dropped
+            .iter()
+            .map(PersonId::new)
+            .collect::<Result<Vec<_>>>()?;
+        self.round = Some(Round {
+            reader: FrameReader::default(),
+            head: None,
+            ended: false,
+            dropped_reported,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_seq: 0,
+            batch_started: Instant::now(),
+        });
+        self.progress.rounds += 1;
+        Ok(Some(wire::encode(&request)))
+    }
+
+    fn add_pushes(&mut self, store: &mut Store, request: &mut Request) -> Result<()> {
+        let mut actors = HashSet::new();
+        let mut size = 0;
+        for (doc, acked) in store.pending_docs(&self.peer)? {
+            if self.refused.contains(&doc) || self.diverged.contains_key(&doc) {
+                continue;
+            }
+            if size >= PUSH_BUDGET {
+                self.again = true;
+                break;
+            }
+            let outgoing = store.outgoing(&doc, &acked)?;
+            size += outgoing.bytes.len();
+            actors.extend(outgoing.actors);
+            request.pushes.push(Push {
+                doc: doc.to_string(),
+                base: wire::hashes_to_wire(&outgoing.base),
+                heads: wire::hashes_to_wire(&outgoing.heads),
+                bytes: ByteBuf::from(outgoing.bytes),
+            });
+        }
+        request.actors = actors.into_iter().map(|a| ByteBuf::from(a.to_bytes().to_vec())).collect();
+        Ok(())
+    }
+
+    /// Response body bytes as they arrive; complete frames are applied, and committed in
+    /// batches.
+    pub fn receive(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
+        let Some(round) = self.round.as_mut() else {
+            return Err(Error::invalid("sync response", "bytes arrived with no request outstanding"));
+        };
+        round.reader.push(bytes);
+        loop {
+            let Some(round) = self.round.as_mut() else { break };
+            let Some(frame) = round.reader.next::<Frame>("sync response")? else {
+                break;
+            };
+            match frame {
+                Frame::Head(head) => self.on_head(store, head)?,
+                Frame::Doc(seq, doc, bytes) => self.on_doc(store, seq, doc, bytes.into_vec())?,
+                Frame::End(end) => self.on_end(store, end)?,
+            }
+        }
+        let due = self.round.as_ref().is_some_and(|r| {
+            r.batch.len() >= APPLY_BATCH_DOCS
+                || r.batch_bytes >= APPLY_BATCH_BYTES
+                || (!r.batch.is_empty() && r.batch_started.elapsed() >= APPLY_BATCH_TIME)
+        });
+        if due {
+            self.flush(store, None)?;
+        }
+        Ok(())
+    }
+
+    /// The response body ended; an error if it ended part-way (what was committed stays).
+    pub fn end_response(&mut self, store: &mut Store) -> Result<()> {
+        let ended = self.round.as_ref().is_some_and(|r| r.ended && !r.reader.has_partial());
+        if !ended {
+            self.abandon_round();
+            return Err(Error::Network("the sync response ended part-way".into()));
+        }
+        let _ = store;
+        self.round = None;
+        Ok(())
+    }
+
+    /// The round failed part-way: what was committed stays, the rest is forgotten and the next
+    /// request asks for it again.
+    pub fn abandon_round(&mut self) {
+        self.round = None;
+        // The retry rebuilds its request from the store.
+        self.again = true;
+        self.started = true;
+    }
+
+    fn on_head(&mut self, store: &mut Store, head: Head) -> Result<()> {
+        let round = self.round.as_mut().ok_or_else(|| protocol_error("a head outside a round"))?;
+        if round.head.is_some() {
+            return Err(protocol_error("a second head frame"));
+        }
+        if wire::negotiate(wire::MIN_PROTOCOL, wire::PROTOCOL) != Some(head.protocol) && head.protocol != wire::PROTOCOL
+        {
+            return Err(protocol_error(&format!("the server chose protocol {}", head.protocol)));
+        }
+        let reported = std::mem::take(&mut round.dropped_reported);
+        round.head = Some(head.clone());
+        store.drops_reported(&self.peer, &reported)?;
+        if head.epoch_changed {
+            store.start_inventory(&self.peer, &head.epoch)?;
+            self.diverged.clear();
+            self.again = true;
+            return Ok(());
+        }
+        let acks = head
+            .acks
+            .iter()
+            .map(|a| Ok((doc_id(&a.doc)?, wire::hashes_from_wire(&a.heads, "acknowledged heads")?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.progress.docs_pushed += acks.len();
+        store.record_acks(&self.peer, &acks)?;
+        for refusal in &head.refused {
+            tracing::warn!(doc = %refusal.doc, reason = %refusal.reason, "the server refused a push");
+            self.refused.insert(doc_id(&refusal.doc)?);
+            self.progress.refused.push((refusal.doc.clone(), refusal.reason.clone()));
+        }
+        for doc in &head.diverged {
+            let doc = doc_id(doc)?;
+            store.forget_ack(&self.peer, &doc)?;
+            self.diverged.entry(doc).or_default();
+        }
+        for message in &head.automerge_sync {
+            let doc = doc_id(&message.doc)?;
+            let state = self.diverged.entry(doc.clone()).or_default();
+            store.receive_automerge_sync(&doc, state, &message.message)?;
+        }
+        // Each diverged document answers what it just heard; finished ones fall silent.
+        let mut finished = Vec::new();
+        for (doc, state) in &mut self.diverged {
+            match store.automerge_sync_message(doc, state)? {
+                Some(message) => self.outbox.push((doc.clone(), message)),
+                None => finished.push(doc.clone()),
+            }
+        }
+        for doc in finished {
+            self.diverged.remove(&doc);
+        }
+        if !self.outbox.is_empty() {
+            self.again = true;
+        }
+        for person in &head.drop {
+            if store.drop_person(&self.peer, &doc_id(person)?)? {
+                self.progress.dropped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_doc(&mut self, store: &mut Store, seq: u64, doc: String, bytes: Vec<u8>) -> Result<()> {
+        let round = self.round.as_mut().ok_or_else(|| protocol_error("a document outside a round"))?;
+        if round.head.is_none() {
+            return Err(protocol_error("a document before the head"));
+        }
+        if seq < round.batch_seq {
+            return Err(protocol_error("documents out of log order"));
+        }
+        let doc = doc_id(&doc)?;
+        if round.batch.iter().any(|(d, _)| *d == doc) {
+            // One document twice in a batch: commit what came before it first.
+            self.flush(store, None)?;
+        }
+        let round = self.round.as_mut().ok_or_else(|| protocol_error("a document outside a round"))?;
+        if round.batch.is_empty() {
+            round.batch_started = Instant::now();
+        }
+        round.batch_bytes += bytes.len();
+        round.batch_seq = seq;
+        round.batch.push((doc, bytes));
+        Ok(())
+    }
+
+    fn on_end(&mut self, store: &mut Store, end: wire::End) -> Result<()> {
+        let epoch = self
+            .round
+            .as_ref()
+            .and_then(|r| r.head.as_ref())
+            .map(|h| (h.epoch.clone(), h.epoch_changed))
+            .ok_or_else(|| protocol_error("an end before the head"))?;
+        // After an epoch change the cursor is set by the inventory round, not this one.
+        let cursor = (!epoch.1).then_some(end.cursor);
+        self.flush(store, cursor.map(|c| (epoch.0.clone(), c)))?;
+        if let Some(round) = self.round.as_mut() {
+            round.ended = true;
+        }
+        if end.more {
+            self.again = true;
+        }
+        Ok(())
+    }
+
+    /// Commits the received batch with the cursor it reaches.
+    fn flush(&mut self, store: &mut Store, end: Option<(String, u64)>) -> Result<()> {
+        let Some(round) = self.round.as_mut() else {
+            return Ok(());
+        };
+        let epoch = round.head.as_ref().map(|h| h.epoch.clone()).unwrap_or_default();
+        let batch = std::mem::take(&mut round.batch);
+        round.batch_bytes = 0;
+        // Frames arrive in the order of each document's first new entry, so once a frame is
+        // applied every entry up to its seq is.
+        let cursor = match &end {
+            Some((epoch, cursor)) => Some((epoch.as_str(), *cursor)),
+            None if !batch.is_empty() && !round.head.as_ref().is_some_and(|h| h.epoch_changed) => {
+                Some((epoch.as_str(), round.batch_seq))
+            }
+            None => None,
+        };
+        if batch.is_empty() && cursor.is_none() {
+            return Ok(());
+        }
+        let items: Vec<(DocId, &[u8])> = batch.iter().map(|(d, b)| (d.clone(), b.as_slice())).collect();
+        let missing = store.apply_pulled(&self.peer, &items, cursor)?;
+        self.progress.docs_received += batch.len();
+        for doc in missing {
+            // The server sent changes on top of something this copy lacks.
+            store.forget_ack(&self.peer, &doc)?;
+            self.diverged.entry(doc.clone()).or_default();
+            let state = self.diverged.entry(doc.clone()).or_default();
+            if let Some(message) = store.automerge_sync_message(&doc, state)? {
+                self.outbox.push((doc, message));
+                self.again = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn doc_id(id: &str) -> Result<DocId> {
+    DocId::new(id).map_err(|e| Error::invalid("sync response", format!("document id: {e}")))
+}
+
+fn protocol_error(what: &str) -> Error {
+    Error::invalid("sync response", what)
 }
