@@ -8,6 +8,7 @@ mod document;
 mod error;
 mod ids;
 mod model;
+pub mod net;
 mod store;
 pub mod sync;
 
@@ -30,4 +31,6 @@ pub use model::person::{
 };
 pub use model::review::{Review, ReviewAction, ReviewState, ReviewStep};
 pub use model::visit::{Action, Helped, NewAction, NewVisit, Section, Setting, Visit, VisitEditor};
-pub use store::{ActionRow, CaseloadRow, Imported, Saved, SearchHit, StorageStats, Store, SyncStatus, VisitRow, schema};
+pub use store::{
+    ActionRow, CaseloadRow, Imported, Saved, SearchHit, StorageStats, Store, SyncStatus, VisitRow, schema,
+};

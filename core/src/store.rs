@@ -7,8 +7,8 @@ mod disk;
 mod index;
 mod merge;
 mod queries;
-mod sync_state;
 pub mod schema;
+mod sync_state;
 
 use std::path::Path;
 
@@ -16,8 +16,8 @@ use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 
 pub use merge::Imported;
-pub use sync_state::SyncStatus;
 pub use queries::{ActionRow, CaseloadRow, SearchHit, StorageStats, VisitRow};
+pub use sync_state::SyncStatus;
 
 use crate::error::{Error, Result};
 use crate::ids::{Author, DocId, PersonId};

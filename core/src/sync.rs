@@ -1,8 +1,8 @@
 //! Sync without I/O: the wire format, and the device side of the protocol, which turns the
 //! store's state into a request and applies the response. `net` carries the bytes.
 
-pub mod wire;
 mod client;
+pub mod wire;
 
 pub use client::{Progress, SyncClient};
 
@@ -37,4 +37,10 @@ pub fn summarise(doc: &AutoCommit, id: &DocId) -> Result<DocSummary> {
         team,
         allocated,
     })
+}
+
+/// The worker and device an actor writes for in this document, if its first change named one
+/// the Outpost way (Automerge records the author once per actor, not on every change).
+pub fn actor_author(doc: &AutoCommit, actor: &automerge::ActorId) -> Option<crate::ids::Author> {
+    crate::ids::Author::from_automerge(&doc.get_author_for_actor(actor)?)
 }

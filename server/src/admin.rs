@@ -1,1 +1,427 @@
-//! The admin commands.
+//! The admin commands, run by the same binary as the server: teams, workers, enrolment codes,
+//! devices, reassignment, backup and restore. Each returns the text to print; each change is
+//! written to the audit log as done by "admin".
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use outpost_core::{DeviceId, PersonId, TeamId, WorkerId};
+
+use crate::auth::{hash_enrolment_code, new_enrolment_code};
+use crate::error::Result;
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Accounts, AuditEntry, DeviceRow, Documents, Role, ScopePolicy};
+
+/// The longest an enrolment code may stay valid: an unspent code is a device credential waiting
+/// for whoever reads it first.
+const MAX_CODE_HOURS: i64 = 168;
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Create a team.
+    CreateTeam {
+        #[arg(value_parser = team_id)]
+        id: TeamId,
+        #[arg(long)]
+        name: String,
+        /// Which people its workers' devices hold: `team` (the whole caseload) or `allocated`
+        /// (only the people allocated to that worker).
+        #[arg(long, value_parser = scope)]
+        scope: ScopePolicy,
+    },
+    /// Add a worker to a team.
+    AddWorker {
+        #[arg(value_parser = worker_id)]
+        id: WorkerId,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = team_id)]
+        team: TeamId,
+        /// A team lead, who reviews visits.
+        #[arg(long)]
+        lead: bool,
+    },
+    /// Change which people a team's devices hold: `team` or `allocated`.
+    SetScope {
+        #[arg(value_parser = team_id)]
+        team: TeamId,
+        #[arg(value_parser = scope)]
+        scope: ScopePolicy,
+    },
+    /// Issue a one-time code that enrols one device for a worker.
+    EnrolCode {
+        #[arg(value_parser = worker_id)]
+        worker: WorkerId,
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=MAX_CODE_HOURS))]
+        valid_hours: i64,
+    },
+    /// List enrolled devices.
+    Devices,
+    /// Refuse a device's credential from now on (a lost or stolen phone).
+    Revoke {
+        #[arg(value_parser = device_id)]
+        device: DeviceId,
+    },
+    /// Move a person supported, and their records, to another team.
+    Reassign {
+        #[arg(value_parser = person_id)]
+        person: PersonId,
+        #[arg(long, value_parser = team_id)]
+        team: TeamId,
+    },
+    /// Write a consistent copy of the database to a new file; safe while the server runs.
+    Backup { dest: PathBuf },
+    /// Replace the database with a backup. Stop the server first: it must not hold the database
+    /// open while the file is replaced.
+    Restore { backup: PathBuf },
+}
+
+/// Runs one command against the server's database (at `db_path`) and returns what to print.
+pub fn run(command: Command, storage: &SqliteStorage, db_path: &Path) -> Result<String> {
+    let now = Utc::now().timestamp();
+    let audit = |storage: &SqliteStorage, action: &str, subject: &str, detail: String| {
+        storage.audit(&AuditEntry {
+            at: now,
+            who: "admin".into(),
+            action: action.into(),
+            subject: subject.into(),
+            detail,
+        })
+    };
+    match command {
+        Command::CreateTeam { id, name, scope } => {
+            storage.create_team(&id, &name, scope)?;
+            audit(storage, "create-team", id.as_str(), format!("scope {}", scope.code()))?;
+            Ok(format!("created team {id} ({name}), scope {}", scope.code()))
+        }
+        Command::AddWorker { id, name, team, lead } => {
+            let role = if lead { Role::Lead } else { Role::Worker };
+            storage.add_worker(&id, &name, role, &team)?;
+            audit(
+                storage,
+                "add-worker",
+                id.as_str(),
+                format!("team {team}, role {}", role.code()),
+            )?;
+            Ok(format!("added {} {id} ({name}) to team {team}", role.code()))
+        }
+        Command::SetScope { team, scope } => {
+            storage.set_scope(&team, scope)?;
+            audit(storage, "set-scope", team.as_str(), format!("scope {}", scope.code()))?;
+            Ok(format!(
+                "team {team} now has scope {}; devices follow at their next sync",
+                scope.code()
+            ))
+        }
+        Command::EnrolCode { worker, valid_hours } => {
+            let code = new_enrolment_code();
+            let expires_at = now + valid_hours * 3600;
+            storage.add_enrolment_code(&worker, &hash_enrolment_code(&code), expires_at)?;
+            // The code itself is never stored or audited: it is shown here once.
+            audit(
+                storage,
+                "issue-enrolment-code",
+                worker.as_str(),
+                format!("valid until {}", time(expires_at)),
+            )?;
+            Ok(format!(
+                "Enrolment code for worker {worker}, valid once until {} UTC:\n\n    {code}\n\n\
+                 It is shown only now. To enrol a device, give the worker:\n  \
+                 - this server's address (https://host:port)\n  \
+                 - the CA certificate file the server's TLS certificate chains to\n    \
+                 (for a development server, tls/ca.pem in its data directory)\n  \
+                 - this code",
+                time(expires_at)
+            ))
+        }
+        Command::Devices => Ok(device_table(&storage.devices()?)),
+        Command::Revoke { device } => {
+            storage.revoke(&device, now)?;
+            audit(storage, "revoke-device", device.as_str(), String::new())?;
+            Ok(format!(
+                "revoked device {device}: the server refuses its credential from now on"
+            ))
+        }
+        Command::Reassign { person, team } => {
+            storage.reassign(&person, &team)?;
+            audit(storage, "reassign-person", person.as_str(), format!("to team {team}"))?;
+            Ok(format!(
+                "moved person {person} to team {team}; devices follow at their next sync"
+            ))
+        }
+        Command::Backup { dest } => {
+            storage.backup(&dest)?;
+            // A backup holds every record, so where one was written belongs in the audit log.
+            audit(storage, "backup", &dest.display().to_string(), String::new())?;
+            Ok(format!("backed up to {}", dest.display()))
+        }
+        Command::Restore { backup } => {
+            SqliteStorage::restore(&backup, db_path)?;
+            // The audit entry goes into the restored database: the old one is gone.
+            let restored = SqliteStorage::open(db_path)?;
+            audit(
+                &restored,
+                "restore",
+                &db_path.display().to_string(),
+                format!("from {}", backup.display()),
+            )?;
+            Ok(format!(
+                "restored {} from {}. It has a new epoch: each device compares what it holds with \
+                 the server at its next sync and sends back anything newer than the backup. \
+                 Start the server again.",
+                db_path.display(),
+                backup.display()
+            ))
+        }
+    }
+}
+
+fn device_table(devices: &[DeviceRow]) -> String {
+    if devices.is_empty() {
+        return "no devices enrolled".into();
+    }
+    let optional = |at: Option<i64>| at.map_or_else(|| "-".to_string(), time);
+    let mut rows = vec![["device", "worker", "label", "enrolled (UTC)", "last sync", "revoked"].map(String::from)];
+    rows.extend(devices.iter().map(|d| {
+        [
+            d.device.to_string(),
+            d.worker.to_string(),
+            d.label.clone(),
+            time(d.enrolled_at),
+            optional(d.last_sync_at),
+            optional(d.revoked_at),
+        ]
+    }));
+    let mut widths = [0; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// Unix seconds as a UTC date and minute, as an admin reads them.
+fn time(at: i64) -> String {
+    DateTime::<Utc>::from_timestamp(at, 0).map_or_else(|| at.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+fn team_id(s: &str) -> outpost_core::Result<TeamId> {
+    TeamId::new(s)
+}
+
+fn worker_id(s: &str) -> outpost_core::Result<WorkerId> {
+    WorkerId::new(s)
+}
+
+fn device_id(s: &str) -> outpost_core::Result<DeviceId> {
+    DeviceId::new(s)
+}
+
+fn person_id(s: &str) -> outpost_core::Result<PersonId> {
+    PersonId::new(s)
+}
+
+fn scope(s: &str) -> Result<ScopePolicy, String> {
+    ScopePolicy::from_code(s).ok_or_else(|| format!("{s:?} is not a scope: use team or allocated"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::auth::hash_secret;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("outpost-server").chain(args.iter().copied())).map(|cli| cli.command)
+    }
+
+    fn admin(storage: &SqliteStorage, dir: &Path, args: &[&str]) -> Result<String> {
+        run(parse(args).unwrap(), storage, &dir.join("server.db"))
+    }
+
+    /// The code printed in an `enrol-code` output: the indented line.
+    fn printed_code(output: &str) -> &str {
+        output
+            .lines()
+            .find_map(|line| line.strip_prefix("    ").filter(|l| l.len() == 19))
+            .unwrap()
+    }
+
+    /// A device table row's cells: columns are at least two spaces apart.
+    fn cells(line: &str) -> Vec<&str> {
+        line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect()
+    }
+
+    #[test]
+    fn commands_parse_and_refuse_bad_values() {
+        assert_eq!(
+            parse(&["create-team", "north", "--name", "North", "--scope", "allocated"]).unwrap(),
+            Command::CreateTeam {
+                id: TeamId::new("north").unwrap(),
+                name: "North".into(),
+                scope: ScopePolicy::Allocated,
+            }
+        );
+        assert_eq!(
+            parse(&["add-worker", "ann", "--name", "Ann", "--team", "north", "--lead"]).unwrap(),
+            Command::AddWorker {
+                id: WorkerId::new("ann").unwrap(),
+                name: "Ann".into(),
+                team: TeamId::new("north").unwrap(),
+                lead: true,
+            }
+        );
+        assert_eq!(
+            parse(&["enrol-code", "ann"]).unwrap(),
+            Command::EnrolCode {
+                worker: WorkerId::new("ann").unwrap(),
+                valid_hours: 24,
+            }
+        );
+        assert_eq!(parse(&["devices"]).unwrap(), Command::Devices);
+
+        let err = parse(&["create-team", "north", "--name", "North", "--scope", "everyone"]).unwrap_err();
+        assert!(err.to_string().contains("team or allocated"), "{err}");
+        let err = parse(&["add-worker", "ann/1", "--name", "Ann", "--team", "north"]).unwrap_err();
+        assert!(err.to_string().contains("worker id"), "{err}");
+        assert!(parse(&["enrol-code", "ann", "--valid-hours", "0"]).is_err());
+        assert!(parse(&["enrol-code", "ann", "--valid-hours", "1000"]).is_err());
+    }
+
+    #[test]
+    fn an_admin_sets_up_a_team_enrols_and_revokes_a_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(dir.path().join("server.db")).unwrap();
+
+        let out = admin(
+            &storage,
+            dir.path(),
+            &["create-team", "north", "--name", "North", "--scope", "team"],
+        )
+        .unwrap();
+        assert_eq!(out, "created team north (North), scope team");
+        let out = admin(
+            &storage,
+            dir.path(),
+            &["add-worker", "ann", "--name", "Ann", "--team", "north"],
+        )
+        .unwrap();
+        assert_eq!(out, "added worker ann (Ann) to team north");
+        let err = admin(
+            &storage,
+            dir.path(),
+            &["add-worker", "bob", "--name", "Bob", "--team", "south"],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("team south"), "{err}");
+        assert_eq!(
+            admin(&storage, dir.path(), &["devices"]).unwrap(),
+            "no devices enrolled"
+        );
+
+        let out = admin(&storage, dir.path(), &["enrol-code", "ann", "--valid-hours", "2"]).unwrap();
+        assert!(out.contains("CA certificate") && out.contains("address"), "{out}");
+        let code = printed_code(&out);
+        let now = Utc::now().timestamp();
+        let device = DeviceId::new("dev-1").unwrap();
+        storage
+            .enrol(
+                &hash_enrolment_code(code),
+                &device,
+                "Ann's phone",
+                &hash_secret("cred"),
+                now,
+            )
+            .unwrap();
+
+        let table = admin(&storage, dir.path(), &["devices"]).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2, "{table}");
+        assert!(
+            lines[0].starts_with("device  worker  label        enrolled (UTC)"),
+            "{table}"
+        );
+        assert!(lines[1].starts_with("dev-1   ann     Ann's phone  "), "{table}");
+        assert_eq!(cells(lines[1])[4..], ["-", "-"], "{table}");
+
+        let out = admin(&storage, dir.path(), &["revoke", "dev-1"]).unwrap();
+        assert!(out.starts_with("revoked device dev-1"), "{out}");
+        assert_eq!(storage.authenticate(&hash_secret("cred")).unwrap(), None);
+        let table = admin(&storage, dir.path(), &["devices"]).unwrap();
+        assert_ne!(cells(table.lines().nth(1).unwrap())[5], "-", "{table}");
+
+        let actions: Vec<String> = storage
+            .audit_log(10)
+            .unwrap()
+            .into_iter()
+            .inspect(|e| {
+                assert_eq!(e.who, "admin");
+                assert!(!e.detail.contains(code), "{e:?}");
+            })
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(
+            actions,
+            ["revoke-device", "issue-enrolment-code", "add-worker", "create-team"]
+        );
+    }
+
+    #[test]
+    fn backup_and_restore_run_from_the_admin_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("server.db");
+        let copy = dir.path().join("copy.db");
+        let storage = SqliteStorage::open(&db).unwrap();
+        admin(
+            &storage,
+            dir.path(),
+            &["create-team", "north", "--name", "North", "--scope", "team"],
+        )
+        .unwrap();
+        admin(&storage, dir.path(), &["backup", copy.to_str().unwrap()]).unwrap();
+        admin(
+            &storage,
+            dir.path(),
+            &["create-team", "south", "--name", "South", "--scope", "team"],
+        )
+        .unwrap();
+        drop(storage);
+
+        let storage = SqliteStorage::open(&db).unwrap();
+        let out = run(Command::Restore { backup: copy }, &storage, &db).unwrap();
+        assert!(out.contains("new epoch"), "{out}");
+        drop(storage);
+
+        let restored = SqliteStorage::open(&db).unwrap();
+        let actions: Vec<String> = restored.audit_log(10).unwrap().into_iter().map(|e| e.action).collect();
+        // The backup's own audit entry was written after the copy was taken.
+        assert_eq!(actions, ["restore", "create-team"]);
+        let out = admin(
+            &restored,
+            dir.path(),
+            &["create-team", "south", "--name", "South", "--scope", "team"],
+        )
+        .unwrap();
+        assert!(out.starts_with("created team south"), "{out}");
+    }
+}

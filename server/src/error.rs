@@ -19,7 +19,12 @@ pub enum Error {
     #[error("{what} is {size} bytes, over the {limit}-byte limit")]
     TooLarge { what: String, size: usize, limit: usize },
     #[error("no protocol version in common: the device speaks {min}..={max}, this server {ours_min}..={ours_max}")]
-    UnsupportedProtocol { min: u32, max: u32, ours_min: u32, ours_max: u32 },
+    UnsupportedProtocol {
+        min: u32,
+        max: u32,
+        ours_min: u32,
+        ours_max: u32,
+    },
     /// A request that contradicts stored state (an enrolment code spent twice, a name taken).
     #[error("conflict: {0}")]
     Conflict(String),

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod storage;
+pub mod sync;
 pub mod tls;
 
 use std::net::TcpListener;
@@ -22,6 +24,19 @@ use storage::Storage;
 #[derive(Clone)]
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
+    pub sync: Arc<sync::SyncService>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// State over `storage`, taking a fresh server actor for this process.
+    pub fn new(storage: Arc<dyn Storage>) -> Result<Self> {
+        Ok(Self {
+            sync: Arc::new(sync::SyncService::new(storage.clone())?),
+            storage,
+            metrics: Arc::new(metrics::Metrics::default()),
+        })
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -34,12 +49,18 @@ impl std::fmt::Debug for AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(render_metrics))
         .merge(auth::router())
+        .merge(sync::router())
         .with_state(state)
 }
 
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn render_metrics(axum::extract::State(state): axum::extract::State<AppState>) -> String {
+    state.metrics.render()
 }
 
 /// Serves `app()` over TLS on an already bound listener until `handle` is told to shut down.

@@ -13,7 +13,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use axum_server::Handle;
-use outpost_server::tls;
+use std::sync::Arc;
+
+use outpost_server::storage::sqlite::SqliteStorage;
+use outpost_server::{AppState, tls};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -42,6 +45,9 @@ async fn run() -> Result<(), String> {
         _ => return Err("set both OUTPOST_TLS_CERT and OUTPOST_TLS_KEY, or neither".into()),
     };
     let config = tls::server_config(&cert, &key).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+    let storage = SqliteStorage::open(data_dir.join("outpost.sqlite3")).map_err(|e| e.to_string())?;
+    let state = AppState::new(Arc::new(storage)).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(addr).map_err(|e| format!("listening on {addr}: {e}"))?;
     println!(
         "outpost-server listening on https://{}",
@@ -57,7 +63,7 @@ async fn run() -> Result<(), String> {
             handle.graceful_shutdown(Some(Duration::from_secs(10)));
         }
     });
-    outpost_server::serve_tls(listener, config, handle)
+    outpost_server::serve_tls(listener, config, state, handle)
         .await
         .map_err(|e| e.to_string())
 }

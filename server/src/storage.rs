@@ -105,8 +105,14 @@ pub trait Accounts: Send + Sync {
     /// Stores the hash of a one-time code for `worker`, valid until `expires_at` (unix seconds).
     fn add_enrolment_code(&self, worker: &WorkerId, code_hash: &[u8], expires_at: i64) -> Result<()>;
     /// Spends a code (once) and records the new device with its credential hash.
-    fn enrol(&self, code_hash: &[u8], device: &DeviceId, label: &str, credential_hash: &[u8], now: i64)
-    -> Result<Device>;
+    fn enrol(
+        &self,
+        code_hash: &[u8],
+        device: &DeviceId,
+        label: &str,
+        credential_hash: &[u8],
+        now: i64,
+    ) -> Result<Device>;
     /// The device a credential belongs to, if enrolled and not revoked.
     fn authenticate(&self, credential_hash: &[u8]) -> Result<Option<Device>>;
     fn revoke(&self, device: &DeviceId, now: i64) -> Result<()>;
@@ -188,8 +194,6 @@ pub trait Documents: Send + Sync {
     fn scope(&self, device: &Device) -> Result<HashSet<PersonId>>;
     /// People the server has sent to (or received from) the device and not seen it drop.
     fn held(&self, device: &DeviceId) -> Result<HashSet<PersonId>>;
-    /// Records what a device's cursor now confirms it holds.
-    fn confirm_cursor(&self, device: &DeviceId, cursor: u64) -> Result<()>;
     /// Stores a sync's writes in one transaction; returns the log seq of each doc write.
     fn write(&self, device: Option<&DeviceId>, write: &SyncWrite) -> Result<Vec<u64>>;
     /// The highest log seq.

@@ -2,3 +2,4 @@
 //! TCP proxy.
 pub mod caseload;
 pub mod proxy;
+pub mod world;

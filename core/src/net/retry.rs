@@ -123,7 +123,10 @@ mod tests {
             deadline: Some(Instant::now() + Duration::from_millis(20)),
             io_timeout: Duration::from_secs(60),
         };
-        assert!(matches!(limits.step("send", pending()).await, Err(Error::DeadlineReached)));
+        assert!(matches!(
+            limits.step("send", pending()).await,
+            Err(Error::DeadlineReached)
+        ));
         assert!(limits.deadline_passed());
     }
 }

@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn pem_without_a_certificate_is_refused() {
         let err = reason(b"just some text, no PEM sections at all\n");
-        assert!(err.contains("CA certificate") && err.contains("no certificate"), "{err}");
+        assert!(
+            err.contains("CA certificate") && err.contains("no certificate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -167,7 +167,15 @@ pub(crate) fn remove_person(tx: &Transaction<'_>, person: &str) -> Result<()> {
         [person],
     )?;
     tx.execute("DELETE FROM visit_text WHERE person_id = ?1", [person])?;
-    for table in ["people", "allocations", "visits", "actions", "assessments", "observations", "doc_index"] {
+    for table in [
+        "people",
+        "allocations",
+        "visits",
+        "actions",
+        "assessments",
+        "observations",
+        "doc_index",
+    ] {
         tx.execute(&format!("DELETE FROM {table} WHERE person_id = ?1"), [person])?;
     }
     Ok(())

@@ -118,7 +118,9 @@ impl Store {
              WHERE a.heads IS NULL OR a.heads != d.heads
              ORDER BY d.doc_id",
         )?;
-        let rows = stmt.query_map([peer], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<Vec<u8>>>(1)?)))?;
+        let rows = stmt.query_map([peer], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<Vec<u8>>>(1)?))
+        })?;
         rows.map(|row| {
             let (id, acked) = row?;
             let id = DocId::new(id)?;
@@ -168,9 +170,7 @@ impl Store {
     fn own_actors(&self) -> Result<HashSet<ActorId>> {
         let mut stmt = self.conn.prepare_cached("SELECT actor FROM own_actors")?;
         let rows = stmt.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
-        Ok(rows
-            .map(|r| r.map(ActorId::from))
-            .collect::<rusqlite::Result<_>>()?)
+        Ok(rows.map(|r| r.map(ActorId::from)).collect::<rusqlite::Result<_>>()?)
     }
 
     /// Records the heads the server acknowledged holding.

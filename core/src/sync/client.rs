@@ -137,11 +137,7 @@ impl SyncClient {
                 message: ByteBuf::from(message),
             });
         }
-        let dropped_reported = request
-            .dropped
-            .iter()
-            .map(PersonId::new)
-            .collect::<Result<Vec<_>>>()?;
+        let dropped_reported = request.dropped.iter().map(PersonId::new).collect::<Result<Vec<_>>>()?;
         self.round = Some(Round {
             reader: FrameReader::default(),
             head: None,
@@ -177,7 +173,10 @@ impl SyncClient {
                 bytes: ByteBuf::from(outgoing.bytes),
             });
         }
-        request.actors = actors.into_iter().map(|a| ByteBuf::from(a.to_bytes().to_vec())).collect();
+        request.actors = actors
+            .into_iter()
+            .map(|a| ByteBuf::from(a.to_bytes().to_vec()))
+            .collect();
         Ok(())
     }
 
@@ -185,7 +184,10 @@ impl SyncClient {
     /// batches.
     pub fn receive(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
         let Some(round) = self.round.as_mut() else {
-            return Err(Error::invalid("sync response", "bytes arrived with no request outstanding"));
+            return Err(Error::invalid(
+                "sync response",
+                "bytes arrived with no request outstanding",
+            ));
         };
         round.reader.push(bytes);
         loop {
@@ -232,7 +234,10 @@ impl SyncClient {
     }
 
     fn on_head(&mut self, store: &mut Store, head: Head) -> Result<()> {
-        let round = self.round.as_mut().ok_or_else(|| protocol_error("a head outside a round"))?;
+        let round = self
+            .round
+            .as_mut()
+            .ok_or_else(|| protocol_error("a head outside a round"))?;
         if round.head.is_some() {
             return Err(protocol_error("a second head frame"));
         }
@@ -259,7 +264,9 @@ impl SyncClient {
         for refusal in &head.refused {
             tracing::warn!(doc = %refusal.doc, reason = %refusal.reason, "the server refused a push");
             self.refused.insert(doc_id(&refusal.doc)?);
-            self.progress.refused.push((refusal.doc.clone(), refusal.reason.clone()));
+            self.progress
+                .refused
+                .push((refusal.doc.clone(), refusal.reason.clone()));
         }
         for doc in &head.diverged {
             let doc = doc_id(doc)?;
@@ -294,7 +301,10 @@ impl SyncClient {
     }
 
     fn on_doc(&mut self, store: &mut Store, seq: u64, doc: String, bytes: Vec<u8>) -> Result<()> {
-        let round = self.round.as_mut().ok_or_else(|| protocol_error("a document outside a round"))?;
+        let round = self
+            .round
+            .as_mut()
+            .ok_or_else(|| protocol_error("a document outside a round"))?;
         if round.head.is_none() {
             return Err(protocol_error("a document before the head"));
         }
@@ -306,7 +316,10 @@ impl SyncClient {
             // One document twice in a batch: commit what came before it first.
             self.flush(store, None)?;
         }
-        let round = self.round.as_mut().ok_or_else(|| protocol_error("a document outside a round"))?;
+        let round = self
+            .round
+            .as_mut()
+            .ok_or_else(|| protocol_error("a document outside a round"))?;
         if round.batch.is_empty() {
             round.batch_started = Instant::now();
         }

@@ -184,7 +184,10 @@ pub fn decode_one<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Res
     reader.push(bytes);
     let value = reader.next(what)?.ok_or_else(|| truncated(what))?;
     if !reader.buffer.is_empty() {
-        return Err(Error::invalid(what, format!("{} bytes after the frame", reader.buffer.len())));
+        return Err(Error::invalid(
+            what,
+            format!("{} bytes after the frame", reader.buffer.len()),
+        ));
     }
     Ok(value)
 }

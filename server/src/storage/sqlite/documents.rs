@@ -1,1 +1,365 @@
-//! Documents and the log in SQLite.
+//! Documents and the log in SQLite. Serving a pull reads stored bytes only: no document is
+//! loaded into Automerge to be sent.
+
+use std::collections::HashSet;
+
+use automerge::ChangeHash;
+use outpost_core::{DeviceId, DocId, PersonId, TeamId};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::SqliteStorage;
+use crate::error::{Error, Result};
+use crate::storage::{Device, DocWrite, Documents, Outgoing, Pull, Role, ScopePolicy, StoredDoc, SyncWrite};
+
+impl Documents for SqliteStorage {
+    fn epoch(&self) -> Result<String> {
+        Ok(self
+            .conn()?
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| row.get(0))?)
+    }
+
+    fn doc(&self, doc: &DocId) -> Result<Option<StoredDoc>> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached("SELECT person_id, doc_type, heads, snapshot FROM documents WHERE doc_id = ?1")?
+            .query_row([doc.as_str()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Vec<u8>>(2)?,
+                    row.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(person, doc_type, heads, snapshot)| {
+            Ok(StoredDoc {
+                person: PersonId::new(person)?,
+                doc_type,
+                heads: decode_heads(&heads)?,
+                snapshot,
+            })
+        })
+        .transpose()
+    }
+
+    fn person_team(&self, person: &PersonId) -> Result<Option<TeamId>> {
+        let team: Option<String> = self
+            .conn()?
+            .prepare_cached("SELECT team_id FROM people WHERE person_id = ?1")?
+            .query_row([person.as_str()], |row| row.get(0))
+            .optional()?;
+        Ok(team.map(TeamId::new).transpose()?)
+    }
+
+    fn scope(&self, device: &Device) -> Result<HashSet<PersonId>> {
+        let conn = self.conn()?;
+        let (sql, worker) = scope_sql(device);
+        let mut stmt = conn.prepare_cached(&format!("SELECT person_id FROM ({sql})"))?;
+        let rows = stmt.query_map(params![device.team.as_str(), worker], |row| row.get::<_, String>(0))?;
+        rows.map(|r| Ok(PersonId::new(r?)?)).collect()
+    }
+
+    fn held(&self, device: &DeviceId) -> Result<HashSet<PersonId>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT person_id FROM device_docs WHERE device_id = ?1")?;
+        let rows = stmt.query_map([device.as_str()], |row| row.get::<_, String>(0))?;
+        rows.map(|r| Ok(PersonId::new(r?)?)).collect()
+    }
+
+    fn write(&self, device: Option<&DeviceId>, write: &SyncWrite) -> Result<Vec<u64>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let now = chrono::Utc::now().timestamp();
+        for actor in &write.actors {
+            tx.execute(
+                "INSERT OR IGNORE INTO actors (actor, device_id, registered_at) VALUES (?1, ?2, ?3)",
+                params![actor, device.map(|d| d.as_str()), now],
+            )?;
+        }
+        let mut seqs = Vec::with_capacity(write.docs.len());
+        for doc in &write.docs {
+            seqs.push(write_doc(&tx, device, doc)?);
+        }
+        if let Some(device) = device {
+            for person in &write.dropped {
+                tx.execute(
+                    "DELETE FROM device_docs WHERE device_id = ?1 AND person_id = ?2",
+                    params![device.as_str(), person.as_str()],
+                )?;
+            }
+        }
+        for entry in &write.audit {
+            tx.execute(
+                "INSERT INTO audit (at, who, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![entry.at, entry.who, entry.action, entry.subject, entry.detail],
+            )?;
+        }
+        tx.commit()?;
+        Ok(seqs)
+    }
+
+    fn log_head(&self) -> Result<u64> {
+        log_head(&*self.conn()?)
+    }
+
+    fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize) -> Result<Pull> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let head = log_head(&tx)?;
+        let (scope, worker) = scope_sql(device);
+        let candidates: Vec<(String, String, i64)> = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT doc_id, person_id, min(seq) AS first FROM log
+                 WHERE seq > ?3 AND person_id IN ({scope})
+                 GROUP BY doc_id ORDER BY first"
+            ))?;
+            let rows = stmt.query_map(params![device.team.as_str(), worker, cursor as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut entries = Vec::new();
+        let mut size = 0;
+        let mut more = false;
+        let mut last_first = cursor;
+        for (doc, person, first) in candidates {
+            if size >= max_bytes {
+                more = true;
+                break;
+            }
+            let first = first as u64;
+            last_first = first;
+            let held_since: Option<i64> = tx
+                .prepare_cached("SELECT since_seq FROM device_docs WHERE device_id = ?1 AND doc_id = ?2")?
+                .query_row(params![device.device.as_str(), doc], |row| row.get(0))
+                .optional()?;
+            let (pruned, snapshot_len): (i64, i64) = tx
+                .prepare_cached("SELECT pruned_through, length(snapshot) FROM documents WHERE doc_id = ?1")?
+                .query_row([doc.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            let holds = held_since.is_some_and(|since| since as u64 <= cursor) && pruned as u64 <= cursor;
+            let bytes = if holds {
+                let changes = new_changes(&tx, &doc, cursor, exclude)?;
+                // Many small entries can outgrow the document itself.
+                if changes.len() as i64 > snapshot_len {
+                    snapshot(&tx, &doc)?
+                } else {
+                    changes
+                }
+            } else {
+                tx.prepare_cached(
+                    "INSERT INTO device_docs (device_id, doc_id, person_id, since_seq) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (device_id, doc_id) DO UPDATE SET since_seq = excluded.since_seq",
+                )?
+                .execute(params![device.device.as_str(), doc, person, first as i64])?;
+                snapshot(&tx, &doc)?
+            };
+            if bytes.is_empty() {
+                continue;
+            }
+            size += bytes.len();
+            entries.push(Outgoing {
+                seq: first,
+                doc: DocId::new(doc)?,
+                person: PersonId::new(person)?,
+                bytes,
+            });
+        }
+        tx.commit()?;
+        Ok(Pull {
+            entries,
+            cursor: if more { last_first.max(cursor) } else { head.max(cursor) },
+            more,
+        })
+    }
+
+    fn people_docs(&self, people: &[PersonId]) -> Result<Vec<(DocId, StoredDoc)>> {
+        let ids: Vec<DocId> = {
+            let conn = self.conn()?;
+            let mut stmt = conn.prepare_cached("SELECT doc_id FROM documents WHERE person_id = ?1 ORDER BY doc_id")?;
+            let mut ids = Vec::new();
+            for person in people {
+                for id in stmt.query_map([person.as_str()], |row| row.get::<_, String>(0))? {
+                    ids.push(DocId::new(id?)?);
+                }
+            }
+            ids
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(doc) = self.doc(&id)? {
+                out.push((id, doc));
+            }
+        }
+        Ok(out)
+    }
+
+    fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE people SET team_id = ?2 WHERE person_id = ?1",
+            params![person.as_str(), team.as_str()],
+        )?;
+        if changed == 0 {
+            return Err(Error::NotFound(format!("person {person}")));
+        }
+        mark_scope_change(&tx, person.as_str(), None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn all_heads(&self, people: &HashSet<PersonId>) -> Result<Vec<(DocId, Vec<ChangeHash>)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT doc_id, person_id, heads FROM documents ORDER BY doc_id")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, person, heads) = row?;
+            if people.contains(&PersonId::new(person)?) {
+                out.push((DocId::new(doc)?, decode_heads(&heads)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The people a device may hold, as SQL with `?1` the team and `?2` the worker.
+fn scope_sql(device: &Device) -> (&'static str, Option<&str>) {
+    match (device.role, device.scope) {
+        (Role::Worker, ScopePolicy::Allocated) => (
+            "SELECT p.person_id FROM people p JOIN allocations a ON a.person_id = p.person_id
+             WHERE p.team_id = ?1 AND a.worker_id = ?2",
+            Some(device.worker.as_str()),
+        ),
+        // A lead reviews the whole team's work whatever the team's device policy.
+        _ => ("SELECT person_id FROM people WHERE team_id = ?1 AND ?2 IS NULL", None),
+    }
+}
+
+fn log_head(conn: &Connection) -> Result<u64> {
+    let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |row| row.get(0))?;
+    Ok(head as u64)
+}
+
+fn snapshot(tx: &Transaction<'_>, doc: &str) -> Result<Vec<u8>> {
+    Ok(tx
+        .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
+        .query_row([doc], |row| row.get(0))?)
+}
+
+fn new_changes(tx: &Transaction<'_>, doc: &str, cursor: u64, exclude: &[u64]) -> Result<Vec<u8>> {
+    let mut stmt = tx.prepare_cached("SELECT seq, bytes FROM log WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?;
+    let rows = stmt.query_map(params![doc, cursor as i64], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, bytes) = row?;
+        if !exclude.contains(&(seq as u64)) {
+            out.extend_from_slice(&bytes);
+        }
+    }
+    Ok(out)
+}
+
+fn write_doc(tx: &Transaction<'_>, device: Option<&DeviceId>, doc: &DocWrite) -> Result<u64> {
+    if let Some(scope) = &doc.person_scope {
+        let old_team: Option<String> = tx
+            .prepare_cached("SELECT team_id FROM people WHERE person_id = ?1")?
+            .query_row([doc.person.as_str()], |row| row.get(0))
+            .optional()?;
+        let old_allocated: Vec<String> = {
+            let mut stmt =
+                tx.prepare_cached("SELECT worker_id FROM allocations WHERE person_id = ?1 ORDER BY worker_id")?;
+            stmt.query_map([doc.person.as_str()], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        if old_team.is_none() {
+            tx.execute(
+                "INSERT INTO people (person_id, team_id) VALUES (?1, ?2)",
+                params![doc.person.as_str(), scope.team.as_str()],
+            )?;
+        }
+        let mut allocated: Vec<String> = scope.allocated.iter().map(|w| w.to_string()).collect();
+        allocated.sort();
+        if old_team.is_some() && allocated != old_allocated {
+            tx.execute("DELETE FROM allocations WHERE person_id = ?1", [doc.person.as_str()])?;
+            // Newly allocated workers' devices must receive the person's other documents too.
+            mark_scope_change(tx, doc.person.as_str(), Some(doc.doc.as_str()))?;
+        }
+        if old_team.is_none() || allocated != old_allocated {
+            let mut insert = tx.prepare_cached("INSERT INTO allocations (person_id, worker_id) VALUES (?1, ?2)")?;
+            for worker in &allocated {
+                insert.execute(params![doc.person.as_str(), worker])?;
+            }
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO documents (doc_id, person_id, doc_type, heads, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, snapshot = excluded.snapshot",
+    )?
+    .execute(params![
+        doc.doc.as_str(),
+        doc.person.as_str(),
+        doc.doc_type,
+        encode_heads(&doc.heads),
+        doc.snapshot
+    ])?;
+    let seq: i64 = tx
+        .prepare_cached("INSERT INTO log (doc_id, person_id, device_id, bytes) VALUES (?1, ?2, ?3, ?4) RETURNING seq")?
+        .query_row(
+            params![
+                doc.doc.as_str(),
+                doc.person.as_str(),
+                device.map(|d| d.as_str()),
+                doc.changes
+            ],
+            |row| row.get(0),
+        )?;
+    if let Some(device) = device {
+        tx.prepare_cached(
+            "INSERT INTO device_docs (device_id, doc_id, person_id, since_seq) VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT (device_id, doc_id) DO UPDATE SET since_seq = 0",
+        )?
+        .execute(params![device.as_str(), doc.doc.as_str(), doc.person.as_str()])?;
+    }
+    Ok(seq as u64)
+}
+
+/// Appends an empty entry for each of a person's documents (but `except`), so devices that
+/// have just gained the person find them after their cursor and receive them whole.
+fn mark_scope_change(tx: &Transaction<'_>, person: &str, except: Option<&str>) -> Result<()> {
+    tx.execute(
+        "INSERT INTO log (doc_id, person_id, device_id, bytes)
+         SELECT doc_id, person_id, NULL, x'' FROM documents
+         WHERE person_id = ?1 AND doc_id IS NOT ?2 ORDER BY doc_id",
+        params![person, except],
+    )?;
+    Ok(())
+}
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
+    if !bytes.len().is_multiple_of(32) {
+        return Err(Error::Internal(format!("stored heads are {} bytes", bytes.len())));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|chunk| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(chunk);
+            ChangeHash(hash)
+        })
+        .collect())
+}

@@ -1,0 +1,401 @@
+//! The sync endpoint. One request is one round: the device's pushes are checked (scope, author,
+//! actor) and stored with the log entries they produce in one transaction, then everything
+//! after the device's cursor that it may see is streamed back as stored bytes.
+
+mod check;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use automerge::sync::{self as am_sync, SyncDoc};
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Router, http::StatusCode};
+use outpost_core::sync::wire::{self, AutomergeSync, DocHeads, End, Frame, Head, Refusal, Request};
+use outpost_core::{DeviceId, DocId, DocType, PersonId};
+use serde_bytes::ByteBuf;
+
+use crate::AppState;
+use crate::auth::AuthDevice;
+use crate::error::{Error, Result};
+use crate::storage::{AuditEntry, Device, DocWrite, PersonScope, Storage, SyncWrite};
+use check::{Accepted, Checker};
+
+/// The largest request body accepted; a day's work is far below it.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// The largest document a device may push.
+pub const MAX_DOCUMENT_BYTES: usize = 8 * 1024 * 1024;
+/// A response stops adding documents past this and tells the device to ask for more.
+const RESPONSE_BUDGET: usize = 8 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(wire::SYNC_PATH, post(sync))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+}
+
+async fn sync(State(state): State<AppState>, AuthDevice(device): AuthDevice, body: Bytes) -> Result<Response> {
+    let started = Instant::now();
+    let bytes_in = body.len();
+    let service = state.sync.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let request: Request = wire::decode_one(&body, "sync request")?;
+        service.round(&device, request)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("sync task failed: {e}")))?;
+    state
+        .metrics
+        .sync_finished(bytes_in, result.as_ref().map(Vec::len).ok(), started.elapsed());
+    let body = result?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-outpost-sync")],
+        body,
+    )
+        .into_response())
+}
+
+/// The sync logic, shared by every request.
+pub struct SyncService {
+    storage: Arc<dyn Storage>,
+    /// The server's own actor for this process run, for changes it makes (a lead's decision).
+    actor: ActorId,
+    /// Pushes are merged one sync at a time: each loads, merges and rewrites whole documents.
+    write_lock: Mutex<()>,
+    /// Automerge sync protocol state per device and diverged document, between rounds.
+    automerge_states: Mutex<HashMap<(DeviceId, DocId), am_sync::State>>,
+}
+
+impl std::fmt::Debug for SyncService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncService")
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncService {
+    /// Takes a fresh actor for this process and registers it as the server's.
+    pub fn new(storage: Arc<dyn Storage>) -> Result<Self> {
+        let actor = ActorId::random();
+        storage.register_server_actor(&actor.to_bytes(), chrono::Utc::now().timestamp())?;
+        Ok(Self {
+            storage,
+            actor,
+            write_lock: Mutex::new(()),
+            automerge_states: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// One round for one device: the response body.
+    pub fn round(&self, device: &Device, request: Request) -> Result<Vec<u8>> {
+        let protocol = wire::negotiate(request.min_protocol, request.protocol).ok_or(Error::UnsupportedProtocol {
+            min: request.min_protocol,
+            max: request.protocol,
+            ours_min: wire::MIN_PROTOCOL,
+            ours_max: wire::PROTOCOL,
+        })?;
+        let now = chrono::Utc::now().timestamp();
+        self.storage.touch_device(&device.device, now)?;
+        let epoch = self.storage.epoch()?;
+        let mut head = Head {
+            protocol,
+            capabilities: wire::common_capabilities(&request.capabilities),
+            epoch: epoch.clone(),
+            ..Head::default()
+        };
+        let stale_cursor = request.cursor > self.storage.log_head()?;
+        let foreign_epoch = request.epoch.as_ref().is_some_and(|e| *e != epoch);
+        if request.inventory.is_none() && (foreign_epoch || stale_cursor) {
+            // The device's cursor refers to a log this server no longer has (it was restored).
+            head.epoch_changed = true;
+            return Ok(respond(head, Vec::new(), End { cursor: 0, more: false }));
+        }
+
+        let guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| Error::Internal("the sync write lock was poisoned".into()))?;
+        let scope = self.storage.scope(device)?;
+        let held = self.storage.held(&device.device)?;
+        let mut checker = Checker::new(self.storage.as_ref(), device, &scope, &held, &request.actors)?;
+        let mut write = SyncWrite::default();
+        let dropped: Vec<PersonId> = request
+            .dropped
+            .iter()
+            .map(|p| PersonId::new(p.as_str()).map_err(|e| Error::bad("dropped person", e.to_string())))
+            .collect::<Result<_>>()?;
+        write.dropped = dropped.clone();
+
+        // People first, so a person created offline is known before their visits arrive.
+        let mut prepared = Vec::with_capacity(request.pushes.len());
+        for push in &request.pushes {
+            match checker.prepare(push)? {
+                Ok(p) => prepared.push((push.doc.clone(), p)),
+                Err(reason) => head.refused.push(Refusal {
+                    doc: push.doc.clone(),
+                    reason,
+                }),
+            }
+        }
+        prepared.sort_by_key(|(_, p)| !p.is_person());
+        for (doc, p) in prepared {
+            match checker.accept(p)? {
+                Ok(Accepted::Stored(doc_write, heads)) => {
+                    write.audit.push(audit(device, "push", &doc, now));
+                    head.acks.push(ack(&doc, &heads));
+                    write.docs.push(*doc_write);
+                }
+                Ok(Accepted::AlreadyHeld(heads)) => head.acks.push(ack(&doc, &heads)),
+                Ok(Accepted::Diverged) => head.diverged.push(doc),
+                Err(reason) => head.refused.push(Refusal { doc, reason }),
+            }
+        }
+        if let Some(inventory) = &request.inventory {
+            self.inventory(&mut checker, inventory, &mut head)?;
+        }
+        for message in &request.automerge_sync {
+            self.automerge_sync(&mut checker, device, message, &mut head, &mut write, now)?;
+        }
+        write.actors = checker.new_actors();
+        let seqs = self.storage.write(Some(&device.device), &write)?;
+        drop(guard);
+
+        // People who left the scope (after their last pushes were accepted above).
+        let mut leaving: Vec<String> = held
+            .difference(&scope)
+            .filter(|p| !dropped.contains(p))
+            .map(|p| p.to_string())
+            .collect();
+        leaving.sort();
+        head.drop = leaving;
+
+        let cursor = if request.inventory.is_some() { 0 } else { request.cursor };
+        let pull = self.storage.pull(device, cursor, &seqs, RESPONSE_BUDGET)?;
+        let sent: Vec<AuditEntry> = pull
+            .entries
+            .iter()
+            .map(|e| audit(device, "receive", e.doc.as_str(), now))
+            .collect();
+        if !sent.is_empty() {
+            self.storage.write(
+                None,
+                &SyncWrite {
+                    audit: sent,
+                    ..SyncWrite::default()
+                },
+            )?;
+        }
+        let frames = pull
+            .entries
+            .into_iter()
+            .map(|e| Frame::Doc(e.seq, e.doc.to_string(), ByteBuf::from(e.bytes)))
+            .collect();
+        Ok(respond(
+            head,
+            frames,
+            End {
+                cursor: pull.cursor,
+                more: pull.more,
+            },
+        ))
+    }
+
+    /// After a restore: compares the device's documents with ours. Documents the device holds
+    /// changes of that we lack are reconciled with Automerge sync messages.
+    fn inventory(&self, checker: &mut Checker<'_>, inventory: &[DocHeads], head: &mut Head) -> Result<()> {
+        for item in inventory {
+            let Ok(doc) = DocId::new(item.doc.as_str()) else {
+                continue;
+            };
+            let theirs = wire::hashes_from_wire(&item.heads, "inventory heads").map_err(Error::Core)?;
+            match self.storage.doc(&doc)? {
+                Some(stored) if stored.heads == theirs => {}
+                Some(stored) if !checker.may_see(&stored.person) => {}
+                Some(stored) => {
+                    let mut loaded = AutoCommit::load(&stored.snapshot)
+                        .map_err(|e| Error::Internal(format!("stored document {doc} does not load: {e}")))?;
+                    if theirs.iter().any(|h| loaded.get_change_by_hash(h).is_none()) {
+                        head.diverged.push(item.doc.clone());
+                    }
+                }
+                None => head.diverged.push(item.doc.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    fn automerge_sync(
+        &self,
+        checker: &mut Checker<'_>,
+        device: &Device,
+        message: &AutomergeSync,
+        head: &mut Head,
+        write: &mut SyncWrite,
+        now: i64,
+    ) -> Result<()> {
+        let doc = DocId::new(message.doc.as_str()).map_err(|e| Error::bad("automerge sync document", e.to_string()))?;
+        let decoded = am_sync::Message::decode(&message.message)
+            .map_err(|e| Error::bad("automerge sync message", e.to_string()))?;
+        let key = (device.device.clone(), doc.clone());
+        let mut states = self
+            .automerge_states
+            .lock()
+            .map_err(|_| Error::Internal("the automerge state lock was poisoned".into()))?;
+        let state = states.entry(key.clone()).or_default();
+        let (mut loaded, existed) = match self.storage.doc(&doc)? {
+            Some(stored) if !checker.may_see(&stored.person) => {
+                // Answered as if the document did not exist.
+                head.refused.push(Refusal {
+                    doc: message.doc.clone(),
+                    reason: format!("document {doc} not found"),
+                });
+                return Ok(());
+            }
+            Some(stored) => (
+                AutoCommit::load(&stored.snapshot)
+                    .map_err(|e| Error::Internal(format!("stored document {doc} does not load: {e}")))?,
+                true,
+            ),
+            None => (AutoCommit::new(), false),
+        };
+        let before = loaded.get_heads();
+        if let Err(e) = loaded.sync().receive_sync_message(state, decoded) {
+            head.refused.push(Refusal {
+                doc: message.doc.clone(),
+                reason: format!("automerge sync message: {e}"),
+            });
+            return Ok(());
+        }
+        let after = loaded.get_heads();
+        if after != before {
+            match checker.relayed(&doc, &mut loaded, &before, existed) {
+                Ok(doc_write) => {
+                    write.audit.push(audit(device, "push", doc.as_str(), now));
+                    write.docs.push(doc_write);
+                }
+                Err(reason) => {
+                    states.remove(&key);
+                    head.refused.push(Refusal {
+                        doc: message.doc.clone(),
+                        reason,
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        match loaded.sync().generate_sync_message(state) {
+            Some(reply) => head.automerge_sync.push(AutomergeSync {
+                doc: message.doc.clone(),
+                message: ByteBuf::from(reply.encode()),
+            }),
+            None => {
+                states.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// A change made by the server itself (a lead's decision through the admin CLI or the
+    /// review pages), written with the server's actor.
+    pub fn server_edit(
+        &self,
+        doc: &DocId,
+        who: &str,
+        action: &str,
+        f: impl FnOnce(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
+    ) -> Result<Vec<ChangeHash>> {
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| Error::Internal("the sync write lock was poisoned".into()))?;
+        let stored = self
+            .storage
+            .doc(doc)?
+            .ok_or_else(|| Error::NotFound(format!("document {doc}")))?;
+        let mut loaded = AutoCommit::load(&stored.snapshot)
+            .map_err(|e| Error::Internal(format!("stored document {doc} does not load: {e}")))?
+            .with_actor(self.actor.clone());
+        let before = loaded.get_heads();
+        f(&mut loaded)?;
+        loaded.commit();
+        let changes: Vec<u8> = loaded
+            .get_changes(&before)
+            .iter()
+            .flat_map(|c| c.raw_bytes().to_vec())
+            .collect();
+        let heads = loaded.get_heads();
+        let summary = outpost_core::sync::summarise(&loaded, doc)?;
+        let write = SyncWrite {
+            docs: vec![DocWrite {
+                doc: doc.clone(),
+                person: summary.person.clone(),
+                doc_type: summary.doc_type.code().to_string(),
+                heads: heads.clone(),
+                snapshot: loaded.save(),
+                changes,
+                person_scope: person_scope(&summary),
+            }],
+            audit: vec![AuditEntry {
+                at: chrono::Utc::now().timestamp(),
+                who: who.to_string(),
+                action: action.to_string(),
+                subject: doc.to_string(),
+                detail: String::new(),
+            }],
+            ..SyncWrite::default()
+        };
+        self.storage.write(None, &write)?;
+        Ok(heads)
+    }
+}
+
+pub(crate) fn person_scope(summary: &outpost_core::sync::DocSummary) -> Option<PersonScope> {
+    match (summary.doc_type, &summary.team) {
+        (DocType::Person, Some(team)) => Some(PersonScope {
+            team: team.clone(),
+            allocated: summary.allocated.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn respond(head: Head, docs: Vec<Frame>, end: End) -> Vec<u8> {
+    let mut body = wire::encode(&Frame::Head(head));
+    for frame in docs {
+        body.extend_from_slice(&wire::encode(&frame));
+    }
+    body.extend_from_slice(&wire::encode(&Frame::End(end)));
+    body
+}
+
+fn ack(doc: &str, heads: &[ChangeHash]) -> DocHeads {
+    DocHeads {
+        doc: doc.to_string(),
+        heads: wire::hashes_to_wire(heads),
+    }
+}
+
+fn audit(device: &Device, action: &str, doc: &str, at: i64) -> AuditEntry {
+    AuditEntry {
+        at,
+        who: format!("{}/{}", device.worker, device.device),
+        action: action.to_string(),
+        subject: doc.to_string(),
+        detail: String::new(),
+    }
+}
