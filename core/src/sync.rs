@@ -44,3 +44,17 @@ pub fn summarise(doc: &AutoCommit, id: &DocId) -> Result<DocSummary> {
 pub fn actor_author(doc: &AutoCommit, actor: &automerge::ActorId) -> Option<crate::ids::Author> {
     crate::ids::Author::from_automerge(&doc.get_author_for_actor(actor)?)
 }
+
+/// A lead's review decision applied to a visit's review document by a replica that is not a
+/// device store (the server). `visit_heads` are the visit's heads the lead saw.
+pub fn apply_review(
+    doc: &mut AutoCommit,
+    review: &DocId,
+    action: crate::model::review::ReviewAction,
+    reviewer: &crate::ids::Author,
+    comment: Option<&str>,
+    visit_heads: &[automerge::ChangeHash],
+) -> Result<crate::model::review::ReviewState> {
+    doc.set_author(Some(reviewer.to_automerge()));
+    crate::model::review::apply(doc, review, action, reviewer, comment, visit_heads)
+}

@@ -1,10 +1,12 @@
 //! Outpost's sync server: devices enrol, authenticate with a device credential, and sync
 //! changes over TLS; an admin runs the same binary's commands to manage teams and devices.
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod review;
 pub mod storage;
 pub mod sync;
 pub mod tls;
@@ -26,6 +28,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub sync: Arc<sync::SyncService>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 impl AppState {
@@ -35,6 +39,7 @@ impl AppState {
             sync: Arc::new(sync::SyncService::new(storage.clone())?),
             storage,
             metrics: Arc::new(metrics::Metrics::default()),
+            trusted_proxies: Arc::new(Vec::new()),
         })
     }
 }
@@ -52,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(render_metrics))
         .merge(auth::router())
         .merge(sync::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::log))
         .with_state(state)
 }
 
@@ -72,6 +78,22 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?
+        .handle(handle)
+        .serve(app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await
+}
+
+/// Serves plain HTTP behind a load balancer that terminates TLS, believing X-Forwarded-For
+/// only from `trusted` proxies.
+pub async fn serve_plain(
+    listener: TcpListener,
+    mut state: AppState,
+    trusted: Vec<std::net::IpAddr>,
+    handle: Handle<std::net::SocketAddr>,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    state.trusted_proxies = Arc::new(trusted);
+    axum_server::from_tcp(listener)?
         .handle(handle)
         .serve(app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await

@@ -1,26 +1,99 @@
-//! Reads configuration from the environment and serves `outpost_server::app` over TLS until
-//! Ctrl-C or SIGTERM.
+//! Serves Outpost sync over TLS, or runs one admin command against the same database.
 //!
-//! OUTPOST_ADDR       where to listen (default 127.0.0.1:8443)
+//! OUTPOST_ADDR       where to listen with TLS (default 127.0.0.1:8443)
 //! OUTPOST_DATA_DIR   the server's data (default ./outpost-data)
 //! OUTPOST_TLS_CERT, OUTPOST_TLS_KEY
 //!                    a PEM certificate chain and key; without them a development certificate is
 //!                    made in OUTPOST_DATA_DIR/tls (trust its ca.pem on the client)
+//! OUTPOST_PLAIN_ADDR serve plain HTTP here instead, behind a load balancer that terminates TLS
+//! OUTPOST_TRUSTED_PROXIES
+//!                    comma-separated proxy addresses whose X-Forwarded-For is believed
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::Handle;
-use std::sync::Arc;
-
+use clap::{Parser, Subcommand, ValueEnum};
+use outpost_core::{DocId, ReviewAction, WorkerId};
+use outpost_server::storage::Accounts;
 use outpost_server::storage::sqlite::SqliteStorage;
-use outpost_server::{AppState, tls};
+use outpost_server::{AppState, admin, review, tls};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
+#[derive(Debug, Parser)]
+#[command(
+    name = "outpost-server",
+    version,
+    about = "Outpost's sync server and its admin commands"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve sync (the default).
+    Serve,
+    /// Approve a visit, or return it with a comment, as a team lead.
+    Review {
+        #[arg(value_enum)]
+        decision: Decision,
+        visit: String,
+        #[arg(long)]
+        lead: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    #[command(flatten)]
+    Admin(admin::Command),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Decision {
+    Approve,
+    Return,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let data_dir = PathBuf::from(std::env::var("OUTPOST_DATA_DIR").unwrap_or_else(|_| "outpost-data".into()));
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(serve(&data_dir))),
+        Command::Review {
+            decision,
+            visit,
+            lead,
+            comment,
+        } => run_review(&data_dir, decision, &visit, &lead, comment.as_deref()),
+        Command::Admin(admin::Command::Restore { backup }) => {
+            // Restore works on the file itself, with no connection open.
+            SqliteStorage::restore(&backup, &db_path(&data_dir))
+                .map(|()| {
+                    format!(
+                        "restored {}; devices re-sync on their next connection",
+                        backup.display()
+                    )
+                })
+                .map_err(|e| e.to_string())
+                .map(|text| println!("{text}"))
+        }
+        Command::Admin(command) => open(&data_dir)
+            .and_then(|storage| admin::run(command, &storage, &db_path(&data_dir)).map_err(|e| e.to_string()))
+            .map(|text| println!("{text}")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("outpost-server: {message}");
@@ -29,12 +102,73 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
+fn db_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("outpost.sqlite3")
+}
+
+fn open(data_dir: &std::path::Path) -> Result<SqliteStorage, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+    SqliteStorage::open(db_path(data_dir)).map_err(|e| e.to_string())
+}
+
+fn run_review(
+    data_dir: &std::path::Path,
+    decision: Decision,
+    visit: &str,
+    lead: &str,
+    comment: Option<&str>,
+) -> Result<(), String> {
+    let storage = Arc::new(open(data_dir)?);
+    let service = outpost_server::sync::SyncService::new(storage).map_err(|e| e.to_string())?;
+    let visit = DocId::new(visit).map_err(|e| e.to_string())?;
+    let lead = WorkerId::new(lead).map_err(|e| e.to_string())?;
+    let action = match decision {
+        Decision::Approve => ReviewAction::Approve,
+        Decision::Return => ReviewAction::Return,
+    };
+    let state = review::decide(&service, &lead, &visit, action, comment).map_err(|e| e.to_string())?;
+    println!("visit {visit} is now {}", state.code());
+    Ok(())
+}
+
+async fn serve(data_dir: &std::path::Path) -> Result<(), String> {
+    let storage = Arc::new(open(data_dir)?);
+    if storage.devices().map_err(|e| e.to_string())?.is_empty() {
+        println!(
+            "no devices are enrolled yet. To enrol a first one:\n  \
+             outpost-server create-team north --name \"North locality\" --scope team\n  \
+             outpost-server add-worker ann --name \"Ann Hale\" --team north\n  \
+             outpost-server enrol-code ann\n\
+             then give the phone the server address, the CA file below and the code."
+        );
+    }
+    let state = AppState::new(storage).map_err(|e| e.to_string())?;
+    let handle = Handle::new();
+    tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            shutdown_signal().await;
+            // Requests in flight get a moment to finish; new connections are refused at once.
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        }
+    });
+
+    if let Ok(plain) = std::env::var("OUTPOST_PLAIN_ADDR") {
+        let addr: SocketAddr = plain
+            .parse()
+            .map_err(|e| format!("OUTPOST_PLAIN_ADDR {plain:?}: {e}"))?;
+        let trusted = trusted_proxies()?;
+        let listener = TcpListener::bind(addr).map_err(|e| format!("listening on {addr}: {e}"))?;
+        println!("outpost-server listening on http://{addr} (TLS terminated by a proxy)");
+        return outpost_server::serve_plain(listener, state, trusted, handle)
+            .await
+            .map_err(|e| e.to_string());
+    }
+
     let addr: SocketAddr = match std::env::var("OUTPOST_ADDR") {
         Ok(value) => value.parse().map_err(|e| format!("OUTPOST_ADDR {value:?}: {e}"))?,
         Err(_) => SocketAddr::from(([127, 0, 0, 1], 8443)),
     };
-    let data_dir = PathBuf::from(std::env::var("OUTPOST_DATA_DIR").unwrap_or_else(|_| "outpost-data".into()));
     let (cert, key) = match (std::env::var("OUTPOST_TLS_CERT"), std::env::var("OUTPOST_TLS_KEY")) {
         (Ok(cert), Ok(key)) => (PathBuf::from(cert), PathBuf::from(key)),
         (Err(_), Err(_)) => {
@@ -45,27 +179,29 @@ async fn run() -> Result<(), String> {
         _ => return Err("set both OUTPOST_TLS_CERT and OUTPOST_TLS_KEY, or neither".into()),
     };
     let config = tls::server_config(&cert, &key).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
-    let storage = SqliteStorage::open(data_dir.join("outpost.sqlite3")).map_err(|e| e.to_string())?;
-    let state = AppState::new(Arc::new(storage)).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(addr).map_err(|e| format!("listening on {addr}: {e}"))?;
     println!(
         "outpost-server listening on https://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-
-    let handle = Handle::new();
-    tokio::spawn({
-        let handle = handle.clone();
-        async move {
-            shutdown_signal().await;
-            // Requests in flight get a moment to finish; new connections are refused at once.
-            handle.graceful_shutdown(Some(Duration::from_secs(10)));
-        }
-    });
     outpost_server::serve_tls(listener, config, state, handle)
         .await
         .map_err(|e| e.to_string())
+}
+
+fn trusted_proxies() -> Result<Vec<IpAddr>, String> {
+    match std::env::var("OUTPOST_TRUSTED_PROXIES") {
+        Ok(list) => list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .map_err(|e| format!("OUTPOST_TRUSTED_PROXIES {s:?}: {e}"))
+            })
+            .collect(),
+        Err(_) => Ok(Vec::new()),
+    }
 }
 
 async fn shutdown_signal() {

@@ -102,6 +102,8 @@ pub trait Accounts: Send + Sync {
     fn create_team(&self, team: &TeamId, name: &str, scope: ScopePolicy) -> Result<()>;
     fn set_scope(&self, team: &TeamId, scope: ScopePolicy) -> Result<()>;
     fn add_worker(&self, worker: &WorkerId, name: &str, role: Role, team: &TeamId) -> Result<()>;
+    /// A worker's role and team, if they exist.
+    fn worker(&self, worker: &WorkerId) -> Result<Option<(Role, TeamId)>>;
     /// Stores the hash of a one-time code for `worker`, valid until `expires_at` (unix seconds).
     fn add_enrolment_code(&self, worker: &WorkerId, code_hash: &[u8], expires_at: i64) -> Result<()>;
     /// Spends a code (once) and records the new device with its credential hash.

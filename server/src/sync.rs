@@ -84,7 +84,7 @@ impl SyncService {
     /// Takes a fresh actor for this process and registers it as the server's.
     pub fn new(storage: Arc<dyn Storage>) -> Result<Self> {
         let actor = ActorId::random();
-        storage.register_server_actor(&actor.to_bytes(), chrono::Utc::now().timestamp())?;
+        storage.register_server_actor(actor.to_bytes(), chrono::Utc::now().timestamp())?;
         Ok(Self {
             storage,
             actor,

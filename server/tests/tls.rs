@@ -41,7 +41,11 @@ async fn health_over_tls_is_served_only_to_clients_that_trust_the_certificate() 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let handle = Handle::new();
-    let server = tokio::spawn(outpost_server::serve_tls(listener, config, handle.clone()));
+    let storage = std::sync::Arc::new(
+        outpost_server::storage::sqlite::SqliteStorage::open(dir.path().join("server.sqlite3")).expect("storage"),
+    );
+    let state = outpost_server::AppState::new(storage).expect("state");
+    let server = tokio::spawn(outpost_server::serve_tls(listener, config, state, handle.clone()));
 
     let mut trusted = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(&dev.ca).expect("ca.pem") {

@@ -100,11 +100,16 @@ impl Default for World {
 }
 
 impl Phone {
-    /// Reopens the store, as the app does at every launch (a fresh actor each time).
-    pub fn reopen(&mut self) {
+    /// Closes the store, replaces its file with `backup` (as restoring a phone does) and opens
+    /// it again, with a fresh actor as at every launch.
+    pub fn restore_from(&mut self, backup: &std::path::Path) {
         let author = self.store.author().clone();
         let placeholder = Store::open(self.path.with_extension("scratch"), author.clone()).unwrap();
         drop(std::mem::replace(&mut self.store, placeholder));
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+        std::fs::copy(backup, &self.path).unwrap();
         self.store = Store::open(&self.path, author).unwrap();
     }
 }

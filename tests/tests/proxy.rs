@@ -50,7 +50,11 @@ async fn start_server() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let handle = Handle::new();
-    tokio::spawn(outpost_server::serve_tls(listener, config, handle.clone()));
+    let storage = std::sync::Arc::new(
+        outpost_server::storage::sqlite::SqliteStorage::open(dir.path().join("server.sqlite3")).expect("storage"),
+    );
+    let state = outpost_server::AppState::new(storage).expect("state");
+    tokio::spawn(outpost_server::serve_tls(listener, config, state, handle.clone()));
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(&ca).expect("ca.pem") {
         roots.add(cert.expect("ca")).expect("add ca");

@@ -204,3 +204,162 @@ fn first_head(body: &[u8]) -> wire::Head {
         other => panic!("expected a head, got {other:?}"),
     }
 }
+
+fn raw_push(doc: &DocId, bytes: Vec<u8>, actors: Vec<Vec<u8>>) -> Request {
+    Request {
+        protocol: wire::PROTOCOL,
+        min_protocol: wire::MIN_PROTOCOL,
+        actors: actors.into_iter().map(ByteBuf::from).collect(),
+        pushes: vec![Push {
+            doc: doc.to_string(),
+            base: vec![],
+            heads: vec![],
+            bytes: ByteBuf::from(bytes),
+        }],
+        ..Request::default()
+    }
+}
+
+#[test]
+fn authorship_cannot_be_forged_by_author_or_by_actor() {
+    use automerge::transaction::Transactable;
+    let Team {
+        world,
+        team,
+        mut phones,
+        workers,
+    } = north_team();
+    let pid = phones[0]
+        .store
+        .create_person(&person("Hilda Yare", &team, &[&workers[0]]))
+        .unwrap();
+    world.sync(&mut phones[0]).unwrap();
+    world.sync(&mut phones[1]).unwrap();
+    let ann_actor = {
+        let bytes = phones[0].store.export_changes(&pid, &[]).unwrap();
+        let doc = automerge::AutoCommit::load(&bytes).unwrap();
+        let actors = doc.get_actors_for_author(&automerge::Author::from(b"sw-ann/sw-ann-phone".to_vec()));
+        assert_eq!(actors.len(), 1);
+        actors[0].clone()
+    };
+    let before = world.storage.doc(&pid).unwrap().unwrap().heads;
+
+    // Ben's phone writes a change in Ann's name, with a fresh actor of its own.
+    let base = phones[1].store.export_changes(&pid, &[]).unwrap();
+    let mut forged = automerge::AutoCommit::load(&base)
+        .unwrap()
+        .with_author(Some(automerge::Author::from(b"sw-ann/sw-ann-phone".to_vec())));
+    forged.put(automerge::ROOT, "risk", "low").unwrap();
+    let fresh = forged.get_actor().clone();
+    let head = first_head(
+        &world
+            .state
+            .sync
+            .round(
+                &phones[1].device,
+                raw_push(&pid, forged.save(), vec![fresh.to_bytes().to_vec()]),
+            )
+            .unwrap(),
+    );
+    assert!(head.refused[0].reason.contains("another author"), "{:?}", head.refused);
+
+    // Ben's phone writes in its own name but under Ann's registered actor.
+    let mut stolen = automerge::AutoCommit::load(&base)
+        .unwrap()
+        .with_actor(ann_actor.clone())
+        .with_author(Some(automerge::Author::from(b"sw-ben/sw-ben-phone".to_vec())));
+    stolen.put(automerge::ROOT, "risk", "low").unwrap();
+    let head = first_head(
+        &world
+            .state
+            .sync
+            .round(
+                &phones[1].device,
+                raw_push(&pid, stolen.save(), vec![ann_actor.to_bytes().to_vec()]),
+            )
+            .unwrap(),
+    );
+    assert_eq!(head.refused.len(), 1, "{head:?}");
+    assert!(head.acks.is_empty());
+    assert_eq!(
+        world.storage.doc(&pid).unwrap().unwrap().heads,
+        before,
+        "nothing forged was stored"
+    );
+}
+
+#[test]
+fn a_reassigned_person_leaves_devices_but_unsynced_edits_reach_the_server_first() {
+    let Team {
+        world,
+        team,
+        mut phones,
+        workers,
+    } = north_team();
+    let pid = phones[0]
+        .store
+        .create_person(&person("Ivy Lunn", &team, &[&workers[0]]))
+        .unwrap();
+    let vid = phones[0].store.create_visit(&visit(&pid, &workers[0])).unwrap();
+    world.sync(&mut phones[0]).unwrap();
+    world.sync(&mut phones[1]).unwrap();
+    // Ben writes offline; then the person moves to the south team.
+    append(&mut phones[1], &vid, "moved to her sister's ");
+    let south = world.team("south", ScopePolicy::Team);
+    let sam = world.worker("sw-sam", &south, Role::Worker);
+    let mut sam_phone = world.enrol(&sam, "sam-phone");
+    world.storage.reassign(&pid, &south).unwrap();
+
+    let ann = world.sync(&mut phones[0]).unwrap();
+    assert_eq!(ann.dropped, 1);
+    assert!(matches!(
+        phones[0].store.visit(&vid),
+        Err(outpost_core::Error::NotFound(_))
+    ));
+    assert!(phones[0].store.documents_of_person(&pid).unwrap().is_empty());
+
+    let ben = world.sync(&mut phones[1]).unwrap();
+    assert_eq!((ben.docs_pushed, ben.dropped), (1, 1), "{ben:?}");
+    assert!(phones[1].store.documents_of_person(&pid).unwrap().is_empty());
+
+    world.sync(&mut sam_phone).unwrap();
+    assert!(what_matters(&mut sam_phone, &vid).contains("moved to her sister's"));
+    // Once they reported the drop, the server stops telling them.
+    world.sync(&mut phones[0]).unwrap();
+    assert_eq!(world.sync(&mut phones[0]).unwrap().dropped, 0);
+}
+
+#[test]
+fn a_device_restored_from_an_old_copy_gets_its_offline_edits_to_the_server() {
+    let Team {
+        world,
+        team,
+        mut phones,
+        workers,
+    } = north_team();
+    let pid = phones[0]
+        .store
+        .create_person(&person("Jack Orme", &team, &[&workers[0]]))
+        .unwrap();
+    let vid = phones[0].store.create_visit(&visit(&pid, &workers[0])).unwrap();
+    append(&mut phones[0], &vid, "first visit. ");
+    world.sync(&mut phones[0]).unwrap();
+    let backup = phones[0].path.with_extension("backup");
+    phones[0].store.backup_to(&backup).unwrap();
+
+    append(&mut phones[0], &vid, "after the backup. ");
+    world.sync(&mut phones[0]).unwrap();
+
+    // The phone is restored from the old copy, and the worker writes before any signal.
+    phones[0].restore_from(&backup);
+    assert!(!what_matters(&mut phones[0], &vid).contains("after the backup"));
+    append(&mut phones[0], &vid, "written on the restored phone. ");
+    world.sync(&mut phones[0]).unwrap();
+    world.sync(&mut phones[1]).unwrap();
+
+    let text = what_matters(&mut phones[1], &vid);
+    for part in ["first visit.", "after the backup.", "written on the restored phone."] {
+        assert!(text.contains(part), "{part:?} missing from {text:?}");
+    }
+    assert_eq!(what_matters(&mut phones[0], &vid), text);
+}

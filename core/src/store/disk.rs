@@ -32,6 +32,17 @@ impl Store {
         result
     }
 
+    /// Writes a consistent copy of the whole store to `dest` (which must not exist), as a
+    /// phone's backup does.
+    pub fn backup_to(&self, dest: impl AsRef<std::path::Path>) -> Result<()> {
+        let dest = dest.as_ref();
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| Error::invalid("backup path", format!("{} is not UTF-8", dest.display())))?;
+        self.conn.execute("VACUUM INTO ?1", [dest])?;
+        Ok(())
+    }
+
     /// Compacts every document that has changes stored beside its snapshot.
     pub fn compact_all(&mut self) -> Result<usize> {
         let ids: Vec<String> = self

@@ -280,7 +280,7 @@ impl Store {
             .conn
             .prepare_cached("SELECT person_id FROM sync_dropped WHERE peer = ?1 ORDER BY person_id")?;
         let rows = stmt.query_map([peer], |row| row.get::<_, String>(0))?;
-        rows.map(|r| Ok(PersonId::new(r?)?)).collect()
+        rows.map(|r| PersonId::new(r?)).collect()
     }
 
     pub(crate) fn drops_reported(&mut self, peer: &str, people: &[PersonId]) -> Result<()> {

@@ -190,11 +190,10 @@ impl SyncClient {
             ));
         };
         round.reader.push(bytes);
-        loop {
-            let Some(round) = self.round.as_mut() else { break };
-            let Some(frame) = round.reader.next::<Frame>("sync response")? else {
-                break;
-            };
+        while let Some(frame) = match self.round.as_mut() {
+            Some(round) => round.reader.next::<Frame>("sync response")?,
+            None => None,
+        } {
             match frame {
                 Frame::Head(head) => self.on_head(store, head)?,
                 Frame::Doc(seq, doc, bytes) => self.on_doc(store, seq, doc, bytes.into_vec())?,

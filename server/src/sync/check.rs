@@ -264,7 +264,7 @@ impl<'a> Checker<'a> {
         if let Some(owner) = self.owners.get(actor) {
             return Ok(owner.clone());
         }
-        let owner = self.storage.actor_owner(&actor.to_bytes())?;
+        let owner = self.storage.actor_owner(actor.to_bytes())?;
         self.owners.insert(actor.clone(), owner.clone());
         Ok(owner)
     }

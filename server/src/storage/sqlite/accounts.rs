@@ -61,6 +61,19 @@ impl Accounts for SqliteStorage {
         Ok(())
     }
 
+    fn worker(&self, worker: &WorkerId) -> Result<Option<(Role, TeamId)>> {
+        let row: Option<(String, String)> = self
+            .conn()?
+            .prepare_cached("SELECT role, team_id FROM workers WHERE worker_id = ?1")?
+            .query_row([worker.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        row.map(|(role, team)| {
+            let role = Role::from_code(&role).ok_or_else(|| Error::Internal(format!("stored role {role:?}")))?;
+            Ok((role, TeamId::new(team)?))
+        })
+        .transpose()
+    }
+
     fn add_enrolment_code(&self, worker: &WorkerId, code_hash: &[u8], expires_at: i64) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
