@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use outpost_core::sync::{Progress, SyncClient, wire};
 use outpost_core::{Author, DeviceId, Store, TeamId, WorkerId};
@@ -12,6 +12,20 @@ use outpost_server::auth;
 use outpost_server::storage::sqlite::SqliteStorage;
 use outpost_server::storage::{Accounts, Device, Role, ScopePolicy, Storage};
 use outpost_server::{AppState, Error};
+
+/// The world's server listening on a loopback port over real TLS.
+#[allow(missing_debug_implementations)]
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    pub ca_pem: Vec<u8>,
+    pub handle: axum_server::Handle<std::net::SocketAddr>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
 
 /// The peer name devices use for the in-process server.
 pub const PEER: &str = "server";
@@ -28,7 +42,8 @@ pub struct World {
 pub struct Phone {
     pub device: Device,
     pub credential: String,
-    pub store: Store,
+    /// Shared the way an app shares it between its UI and its sync task.
+    pub shared: Arc<Mutex<Store>>,
     pub path: PathBuf,
 }
 
@@ -75,19 +90,42 @@ impl World {
         Phone {
             device,
             credential,
-            store,
+            shared: Arc::new(Mutex::new(store)),
             path,
+        }
+    }
+
+    /// Serves this world's server over TLS on 127.0.0.1 (a development certificate made now).
+    /// Call from inside a tokio runtime.
+    pub fn serve(&self) -> Served {
+        let tls_dir = self.dir.path().join("tls");
+        let dev = outpost_server::tls::dev_certificate(&tls_dir).unwrap();
+        let config = outpost_server::tls::server_config(&dev.cert, &dev.key).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = axum_server::Handle::new();
+        tokio::spawn(outpost_server::serve_tls(
+            listener,
+            config,
+            self.state.clone(),
+            handle.clone(),
+        ));
+        Served {
+            addr,
+            ca_pem: std::fs::read(&dev.ca).unwrap(),
+            handle,
         }
     }
 
     /// Runs one whole sync for `phone` in process; returns its progress.
     pub fn sync(&self, phone: &mut Phone) -> Result<Progress, Error> {
         let mut client = SyncClient::new(PEER);
-        while let Some(request) = client.next_request(&mut phone.store)? {
+        let mut store = phone.store();
+        while let Some(request) = client.next_request(&mut store)? {
             let request: wire::Request = wire::decode_one(&request, "sync request")?;
             let response = self.state.sync.round(&phone.device, request)?;
-            client.receive(&mut phone.store, &response)?;
-            client.end_response(&mut phone.store)?;
+            client.receive(&mut store, &response)?;
+            client.end_response(&mut store)?;
         }
         Ok(client.progress().clone())
     }
@@ -100,16 +138,30 @@ impl Default for World {
 }
 
 impl Phone {
+    /// A network client for this phone, trusting `ca_pem`, talking to `addr` (the server or a
+    /// proxy in front of it).
+    pub fn client(&self, addr: std::net::SocketAddr, ca_pem: &[u8]) -> outpost_core::net::Client {
+        let mut config = outpost_core::net::ClientConfig::new(addr.ip().to_string(), addr.port());
+        config.ca_pem = Some(ca_pem.to_vec());
+        config.credential = Some(self.credential.clone());
+        outpost_core::net::Client::new(config).unwrap()
+    }
+
     /// Closes the store, replaces its file with `backup` (as restoring a phone does) and opens
     /// it again, with a fresh actor as at every launch.
     pub fn restore_from(&mut self, backup: &std::path::Path) {
-        let author = self.store.author().clone();
+        let mut store = self.store();
+        let author = store.author().clone();
         let placeholder = Store::open(self.path.with_extension("scratch"), author.clone()).unwrap();
-        drop(std::mem::replace(&mut self.store, placeholder));
+        drop(std::mem::replace(&mut *store, placeholder));
         for suffix in ["-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
         }
         std::fs::copy(backup, &self.path).unwrap();
-        self.store = Store::open(&self.path, author).unwrap();
+        *store = Store::open(&self.path, author).unwrap();
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.shared.lock().unwrap()
     }
 }

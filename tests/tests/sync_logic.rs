@@ -35,14 +35,14 @@ fn visit(person: &PersonId, worker: &WorkerId) -> NewVisit {
 fn append(phone: &mut Phone, visit: &DocId, text: &str) {
     let len = what_matters(phone, visit).chars().count();
     phone
-        .store
+        .store()
         .edit_visit(visit, |v| v.splice(Section::WhatMatters, len, 0, text))
         .unwrap();
 }
 
 fn what_matters(phone: &mut Phone, visit: &DocId) -> String {
     phone
-        .store
+        .store()
         .visit(visit)
         .unwrap()
         .section(Section::WhatMatters)
@@ -84,10 +84,10 @@ fn three_devices_converge_in_every_order_keeping_every_character() {
             workers,
         } = north_team();
         let pid = phones[0]
-            .store
+            .store()
             .create_person(&person("Edith Marsh", &team, &[&workers[0]]))
             .unwrap();
-        let vid = phones[0].store.create_visit(&visit(&pid, &workers[0])).unwrap();
+        let vid = phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
         append(&mut phones[0], &vid, "Base. ");
         for phone in phones.iter_mut() {
             let p = world.sync(phone).unwrap();
@@ -115,10 +115,10 @@ fn three_devices_converge_in_every_order_keeping_every_character() {
         }
         let server = world.storage.doc(&vid).unwrap().unwrap();
         for phone in &phones {
-            assert_eq!(phone.store.heads(&vid).unwrap(), server.heads, "order {order:?}");
+            assert_eq!(phone.store().heads(&vid).unwrap(), server.heads, "order {order:?}");
             assert_eq!(
                 phone
-                    .store
+                    .store()
                     .sync_status(outpost_tests::world::PEER)
                     .unwrap()
                     .pending_docs,
@@ -137,10 +137,10 @@ fn a_second_sync_with_nothing_new_sends_and_receives_no_documents() {
         workers,
     } = north_team();
     let pid = phones[0]
-        .store
+        .store()
         .create_person(&person("Frank Dodd", &team, &[&workers[0]]))
         .unwrap();
-    phones[0].store.create_visit(&visit(&pid, &workers[0])).unwrap();
+    phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
     let first = world.sync(&mut phones[0]).unwrap();
     assert_eq!(first.docs_pushed, 3, "person, visit and review");
     assert_eq!(first.rounds, 1, "a push of any size is one round trip");
@@ -159,10 +159,10 @@ fn a_worker_outside_the_scope_gets_nothing_and_is_answered_as_for_a_missing_reco
         workers,
     } = north_team();
     let pid = phones[0]
-        .store
+        .store()
         .create_person(&person("Grace Pike", &team, &[&workers[0]]))
         .unwrap();
-    let vid = phones[0].store.create_visit(&visit(&pid, &workers[0])).unwrap();
+    let vid = phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
     world.sync(&mut phones[0]).unwrap();
 
     let south = world.team("south", ScopePolicy::Team);
@@ -170,13 +170,13 @@ fn a_worker_outside_the_scope_gets_nothing_and_is_answered_as_for_a_missing_reco
     let mut zed = world.enrol(&outsider, "zed-phone");
     let pulled = world.sync(&mut zed).unwrap();
     assert_eq!(pulled.docs_received, 0);
-    assert!(zed.store.visit(&vid).is_err());
+    assert!(zed.store().visit(&vid).is_err());
 
     // Pushing a visit for the person (a guessed id) is refused exactly as for a made-up one.
     let mut answers = Vec::new();
     for target in [pid.clone(), DocId::new("no-such-person").unwrap()] {
         let (mut doc, _review) =
-            outpost_core::Document::new_visit(zed.store.author(), &visit(&target, &outsider)).unwrap();
+            outpost_core::Document::new_visit(zed.store().author(), &visit(&target, &outsider)).unwrap();
         let request = Request {
             protocol: wire::PROTOCOL,
             min_protocol: wire::MIN_PROTOCOL,
@@ -230,13 +230,13 @@ fn authorship_cannot_be_forged_by_author_or_by_actor() {
         workers,
     } = north_team();
     let pid = phones[0]
-        .store
+        .store()
         .create_person(&person("Hilda Yare", &team, &[&workers[0]]))
         .unwrap();
     world.sync(&mut phones[0]).unwrap();
     world.sync(&mut phones[1]).unwrap();
     let ann_actor = {
-        let bytes = phones[0].store.export_changes(&pid, &[]).unwrap();
+        let bytes = phones[0].store().export_changes(&pid, &[]).unwrap();
         let doc = automerge::AutoCommit::load(&bytes).unwrap();
         let actors = doc.get_actors_for_author(&automerge::Author::from(b"sw-ann/sw-ann-phone".to_vec()));
         assert_eq!(actors.len(), 1);
@@ -245,7 +245,7 @@ fn authorship_cannot_be_forged_by_author_or_by_actor() {
     let before = world.storage.doc(&pid).unwrap().unwrap().heads;
 
     // Ben's phone writes a change in Ann's name, with a fresh actor of its own.
-    let base = phones[1].store.export_changes(&pid, &[]).unwrap();
+    let base = phones[1].store().export_changes(&pid, &[]).unwrap();
     let mut forged = automerge::AutoCommit::load(&base)
         .unwrap()
         .with_author(Some(automerge::Author::from(b"sw-ann/sw-ann-phone".to_vec())));
@@ -297,10 +297,10 @@ fn a_reassigned_person_leaves_devices_but_unsynced_edits_reach_the_server_first(
         workers,
     } = north_team();
     let pid = phones[0]
-        .store
+        .store()
         .create_person(&person("Ivy Lunn", &team, &[&workers[0]]))
         .unwrap();
-    let vid = phones[0].store.create_visit(&visit(&pid, &workers[0])).unwrap();
+    let vid = phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
     world.sync(&mut phones[0]).unwrap();
     world.sync(&mut phones[1]).unwrap();
     // Ben writes offline; then the person moves to the south team.
@@ -313,14 +313,14 @@ fn a_reassigned_person_leaves_devices_but_unsynced_edits_reach_the_server_first(
     let ann = world.sync(&mut phones[0]).unwrap();
     assert_eq!(ann.dropped, 1);
     assert!(matches!(
-        phones[0].store.visit(&vid),
+        phones[0].store().visit(&vid),
         Err(outpost_core::Error::NotFound(_))
     ));
-    assert!(phones[0].store.documents_of_person(&pid).unwrap().is_empty());
+    assert!(phones[0].store().documents_of_person(&pid).unwrap().is_empty());
 
     let ben = world.sync(&mut phones[1]).unwrap();
     assert_eq!((ben.docs_pushed, ben.dropped), (1, 1), "{ben:?}");
-    assert!(phones[1].store.documents_of_person(&pid).unwrap().is_empty());
+    assert!(phones[1].store().documents_of_person(&pid).unwrap().is_empty());
 
     world.sync(&mut sam_phone).unwrap();
     assert!(what_matters(&mut sam_phone, &vid).contains("moved to her sister's"));
@@ -338,14 +338,14 @@ fn a_device_restored_from_an_old_copy_gets_its_offline_edits_to_the_server() {
         workers,
     } = north_team();
     let pid = phones[0]
-        .store
+        .store()
         .create_person(&person("Jack Orme", &team, &[&workers[0]]))
         .unwrap();
-    let vid = phones[0].store.create_visit(&visit(&pid, &workers[0])).unwrap();
+    let vid = phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
     append(&mut phones[0], &vid, "first visit. ");
     world.sync(&mut phones[0]).unwrap();
     let backup = phones[0].path.with_extension("backup");
-    phones[0].store.backup_to(&backup).unwrap();
+    phones[0].store().backup_to(&backup).unwrap();
 
     append(&mut phones[0], &vid, "after the backup. ");
     world.sync(&mut phones[0]).unwrap();
