@@ -42,6 +42,9 @@ pub struct ClientConfig {
     /// How long one step (connecting, sending, the next chunk of an answer) may go without
     /// progress before the attempt counts as failed.
     pub io_timeout: Duration,
+    /// Connect here instead of resolving `host` (a relay or a test proxy); the server is
+    /// still known, and its certificate checked, as `host`.
+    pub connect_to: Option<std::net::SocketAddr>,
 }
 
 impl ClientConfig {
@@ -52,6 +55,7 @@ impl ClientConfig {
             ca_pem: None,
             credential: None,
             io_timeout: Duration::from_secs(30),
+            connect_to: None,
         }
     }
 }
@@ -67,6 +71,7 @@ impl fmt::Debug for ClientConfig {
             )
             .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
             .field("io_timeout", &self.io_timeout)
+            .field("connect_to", &self.connect_to)
             .finish()
     }
 }
@@ -338,7 +343,11 @@ impl Client {
         let connection = match self.connection.take() {
             Some(connection) if connection.is_open() => connection,
             _ => {
-                let (host, port) = (self.config.host.as_str(), self.config.port);
+                let (host, port) = match self.config.connect_to {
+                    Some(addr) => (addr.ip().to_string(), addr.port()),
+                    None => (self.config.host.clone(), self.config.port),
+                };
+                let host = host.as_str();
                 let connection = limits
                     .step(
                         "connecting",

@@ -35,10 +35,11 @@ pub struct AppState {
 impl AppState {
     /// State over `storage`, taking a fresh server actor for this process.
     pub fn new(storage: Arc<dyn Storage>) -> Result<Self> {
+        let metrics = Arc::new(metrics::Metrics::default());
         Ok(Self {
-            sync: Arc::new(sync::SyncService::new(storage.clone())?),
+            sync: Arc::new(sync::SyncService::new(storage.clone(), metrics.clone())?),
             storage,
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics,
             trusted_proxies: Arc::new(Vec::new()),
         })
     }

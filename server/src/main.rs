@@ -119,7 +119,7 @@ fn run_review(
     comment: Option<&str>,
 ) -> Result<(), String> {
     let storage = Arc::new(open(data_dir)?);
-    let service = outpost_server::sync::SyncService::new(storage).map_err(|e| e.to_string())?;
+    let service = outpost_server::sync::SyncService::new(storage, Default::default()).map_err(|e| e.to_string())?;
     let visit = DocId::new(visit).map_err(|e| e.to_string())?;
     let lead = WorkerId::new(lead).map_err(|e| e.to_string())?;
     let action = match decision {

@@ -11,6 +11,7 @@ const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 pub struct Metrics {
     syncs: AtomicU64,
     errors: AtomicU64,
+    docs_stored: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -36,6 +37,15 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Documents whose new changes a sync stored (a retried push stores nothing twice).
+    pub fn docs_stored(&self, n: usize) {
+        self.docs_stored.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn stored_total(&self) -> u64 {
+        self.docs_stored.load(Ordering::Relaxed)
     }
 
     pub fn syncs(&self) -> u64 {

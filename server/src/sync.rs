@@ -23,6 +23,7 @@ use serde_bytes::ByteBuf;
 use crate::AppState;
 use crate::auth::AuthDevice;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::storage::{AuditEntry, Device, DocWrite, PersonScope, Storage, SyncWrite};
 use check::{Accepted, Checker};
 
@@ -64,6 +65,7 @@ async fn sync(State(state): State<AppState>, AuthDevice(device): AuthDevice, bod
 /// The sync logic, shared by every request.
 pub struct SyncService {
     storage: Arc<dyn Storage>,
+    metrics: Arc<Metrics>,
     /// The server's own actor for this process run, for changes it makes (a lead's decision).
     actor: ActorId,
     /// Pushes are merged one sync at a time: each loads, merges and rewrites whole documents.
@@ -82,11 +84,12 @@ impl std::fmt::Debug for SyncService {
 
 impl SyncService {
     /// Takes a fresh actor for this process and registers it as the server's.
-    pub fn new(storage: Arc<dyn Storage>) -> Result<Self> {
+    pub fn new(storage: Arc<dyn Storage>, metrics: Arc<Metrics>) -> Result<Self> {
         let actor = ActorId::random();
         storage.register_server_actor(actor.to_bytes(), chrono::Utc::now().timestamp())?;
         Ok(Self {
             storage,
+            metrics,
             actor,
             write_lock: Mutex::new(()),
             automerge_states: Mutex::new(HashMap::new()),
@@ -174,6 +177,7 @@ impl SyncService {
         write.actors = checker.new_actors();
         let seqs = self.storage.write(Some(&device.device), &write)?;
         drop(guard);
+        self.metrics.docs_stored(write.docs.len());
 
         // People who left the scope (after their last pushes were accepted above).
         let mut leaving: Vec<String> = held

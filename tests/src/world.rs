@@ -27,8 +27,13 @@ impl Drop for Served {
     }
 }
 
-/// The peer name devices use for the in-process server.
-pub const PEER: &str = "server";
+/// The server as devices know it: the development certificate names 127.0.0.1, and the port
+/// is nominal (`Phone::client` connects wherever it is told), so in-process and network syncs
+/// share one peer's state.
+const NET_HOST: &str = "127.0.0.1";
+const NET_PORT: u16 = 8443;
+/// The peer name devices use for the server, in process or over the network.
+pub const PEER: &str = "127.0.0.1:8443";
 
 #[allow(missing_debug_implementations)]
 pub struct World {
@@ -51,6 +56,16 @@ impl World {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = Arc::new(SqliteStorage::open(dir.path().join("server.sqlite3")).unwrap());
+        let state = AppState::new(storage.clone() as Arc<dyn Storage>).unwrap();
+        Self { dir, state, storage }
+    }
+
+    /// A world whose server starts from a consistent copy of this one's database, as it is now.
+    pub fn fork(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.sqlite3");
+        self.storage.backup(&path).unwrap();
+        let storage = Arc::new(SqliteStorage::open(&path).unwrap());
         let state = AppState::new(storage.clone() as Arc<dyn Storage>).unwrap();
         Self { dir, state, storage }
     }
@@ -138,12 +153,13 @@ impl Default for World {
 }
 
 impl Phone {
-    /// A network client for this phone, trusting `ca_pem`, talking to `addr` (the server or a
-    /// proxy in front of it).
+    /// A network client for this phone that knows the server as `PEER` (whatever port it is
+    /// on), trusting `ca_pem` and connecting to `addr` (the server, or a proxy in front of it).
     pub fn client(&self, addr: std::net::SocketAddr, ca_pem: &[u8]) -> outpost_core::net::Client {
-        let mut config = outpost_core::net::ClientConfig::new(addr.ip().to_string(), addr.port());
+        let mut config = outpost_core::net::ClientConfig::new(NET_HOST, NET_PORT);
         config.ca_pem = Some(ca_pem.to_vec());
         config.credential = Some(self.credential.clone());
+        config.connect_to = Some(addr);
         outpost_core::net::Client::new(config).unwrap()
     }
 
@@ -159,6 +175,20 @@ impl Phone {
         }
         std::fs::copy(backup, &self.path).unwrap();
         *store = Store::open(&self.path, author).unwrap();
+    }
+
+    /// The same device with a copy of its store, as it is now, in `world`'s directory.
+    pub fn fork(&self, world: &World) -> Phone {
+        let store = self.store();
+        let path = world.dir.path().join(self.path.file_name().unwrap());
+        store.backup_to(&path).unwrap();
+        let copy = Store::open(&path, store.author().clone()).unwrap();
+        Phone {
+            device: self.device.clone(),
+            credential: self.credential.clone(),
+            shared: Arc::new(Mutex::new(copy)),
+            path,
+        }
     }
 
     pub fn store(&self) -> MutexGuard<'_, Store> {
