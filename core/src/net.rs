@@ -241,10 +241,17 @@ impl Client {
     /// Enrols this device with a one-time code; the credential is kept for later requests and
     /// returned for the app to store.
     pub async fn enrol(&mut self, code: &str, label: &str) -> Result<EnrolResponse> {
+        self.enrol_as(code, label, None).await
+    }
+
+    /// Enrols again under the device id this device had, after the server lost it in a restore
+    /// from an older backup, so its unsynced changes (which name that id) are still its own.
+    pub async fn enrol_as(&mut self, code: &str, label: &str, device: Option<&str>) -> Result<EnrolResponse> {
         let limits = self.limits(None);
         let request = EnrolRequest {
             code: code.to_string(),
             label: label.to_string(),
+            device: device.map(str::to_string),
         };
         let body = serde_json::to_vec(&request).map_err(|e| Error::invalid("enrol request", e.to_string()))?;
         let response = self.exchange(&limits, &ENROL, body.into()).await?;

@@ -76,7 +76,12 @@ async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolR
         serde_json::from_slice(&body).map_err(|e| Error::bad("enrolment request", e.to_string()))?;
     let label = check_label(&request.label)?;
     let code_hash = hash_enrolment_code(&request.code);
-    let device = DeviceId::new(format!("dev-{}", uuid::Uuid::new_v4()))?;
+    // A device the server lost in a restore keeps its id; an id the server knows is refused by
+    // the storage, so nobody takes over an enrolled device this way.
+    let device = match &request.device {
+        Some(id) => DeviceId::new(id.as_str()).map_err(|e| Error::bad("device id", e.to_string()))?,
+        None => DeviceId::new(format!("dev-{}", uuid::Uuid::new_v4()))?,
+    };
     let credential = new_secret();
     let credential_hash = hash_secret(&credential);
     let now = chrono::Utc::now().timestamp();

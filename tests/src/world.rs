@@ -70,6 +70,34 @@ impl World {
         Self { dir, state, storage }
     }
 
+    /// Restores the server from `backup` (taken with `storage.backup`), as the admin's
+    /// `restore` command does, and starts it again with a fresh actor.
+    pub fn restore(&mut self, backup: &std::path::Path) {
+        let live = self.dir.path().join("server.sqlite3");
+        SqliteStorage::restore(backup, &live).unwrap();
+        self.storage = Arc::new(SqliteStorage::open(&live).unwrap());
+        self.state = AppState::new(self.storage.clone() as Arc<dyn Storage>).unwrap();
+    }
+
+    /// Enrols `phone` again under its own device id, after a restore lost its enrolment.
+    pub fn reenrol(&self, phone: &mut Phone) {
+        let code = auth::new_enrolment_code();
+        self.storage
+            .add_enrolment_code(&phone.device.worker, &auth::hash_enrolment_code(&code), i64::MAX)
+            .unwrap();
+        phone.credential = auth::new_secret();
+        phone.device = self
+            .storage
+            .enrol(
+                &auth::hash_enrolment_code(&code),
+                &phone.device.device,
+                "re-enrolled",
+                &auth::hash_secret(&phone.credential),
+                0,
+            )
+            .unwrap();
+    }
+
     pub fn team(&self, team: &str, scope: ScopePolicy) -> TeamId {
         let id = TeamId::new(team).unwrap();
         self.storage.create_team(&id, team, scope).unwrap();
@@ -134,11 +162,16 @@ impl World {
 
     /// Runs one whole sync for `phone` in process; returns its progress.
     pub fn sync(&self, phone: &mut Phone) -> Result<Progress, Error> {
+        // Authenticated as every request over the network is.
+        let device = self
+            .storage
+            .authenticate(&auth::hash_secret(&phone.credential))?
+            .ok_or_else(|| Error::Unauthenticated("unknown or revoked credential".into()))?;
         let mut client = SyncClient::new(PEER);
         let mut store = phone.store();
         while let Some(request) = client.next_request(&mut store)? {
             let request: wire::Request = wire::decode_one(&request, "sync request")?;
-            let response = self.state.sync.round(&phone.device, request)?;
+            let response = self.state.sync.round(&device, request)?;
             client.receive(&mut store, &response)?;
             client.end_response(&mut store)?;
         }
@@ -189,6 +222,19 @@ impl Phone {
             shared: Arc::new(Mutex::new(copy)),
             path,
         }
+    }
+
+    /// Closes and reopens the store, as relaunching the app does (a fresh actor).
+    pub fn relaunch(&mut self) {
+        let path = self.path.clone();
+        self.restore_from_copy_of(&path);
+    }
+
+    fn restore_from_copy_of(&mut self, path: &std::path::Path) {
+        let copy = path.with_extension("relaunch");
+        let _ = std::fs::remove_file(&copy);
+        self.store().backup_to(&copy).unwrap();
+        self.restore_from(&copy);
     }
 
     pub fn store(&self) -> MutexGuard<'_, Store> {

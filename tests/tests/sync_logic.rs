@@ -363,3 +363,65 @@ fn a_device_restored_from_an_old_copy_gets_its_offline_edits_to_the_server() {
     }
     assert_eq!(what_matters(&mut phones[0], &vid), text);
 }
+
+#[test]
+fn after_a_restore_from_an_older_backup_devices_bring_the_server_back_to_convergence() {
+    let Team {
+        mut world,
+        team,
+        mut phones,
+        workers,
+    } = north_team();
+    let pid = phones[0]
+        .store()
+        .create_person(&person("Lena Crook", &team, &[&workers[0]]))
+        .unwrap();
+    let vid = phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
+    append(&mut phones[0], &vid, "before the backup. ");
+    world.sync(&mut phones[0]).unwrap();
+    world.sync(&mut phones[1]).unwrap();
+    let backup = world.dir.path().join("nightly.sqlite3");
+    world.storage.backup(&backup).unwrap();
+
+    // After the backup: a new device is enrolled, Ann relaunches (a new actor), both write.
+    let cat = workers[2].clone();
+    let mut cat_phone = world.enrol(&cat, "cat-new-phone");
+    world.sync(&mut cat_phone).unwrap();
+    append(&mut cat_phone, &vid, "cat after the backup. ");
+    let v2 = cat_phone.store().create_visit(&visit(&pid, &cat)).unwrap();
+    world.sync(&mut cat_phone).unwrap();
+    phones[0].relaunch();
+    append(&mut phones[0], &vid, "ann after the backup. ");
+    world.sync(&mut phones[0]).unwrap();
+    world.sync(&mut phones[1]).unwrap();
+
+    world.restore(&backup);
+    assert!(
+        world.storage.doc(&v2).unwrap().is_none(),
+        "the restore lost the later work"
+    );
+
+    world.sync(&mut phones[0]).unwrap();
+    let lost = world.sync(&mut cat_phone).unwrap_err();
+    assert!(matches!(lost, outpost_server::Error::Unauthenticated(_)), "{lost}");
+    world.reenrol(&mut cat_phone);
+    world.sync(&mut cat_phone).unwrap();
+    for phone in phones.iter_mut() {
+        world.sync(phone).unwrap();
+    }
+    world.sync(&mut cat_phone).unwrap();
+
+    let text = what_matters(&mut phones[1], &vid);
+    for part in ["before the backup.", "cat after the backup.", "ann after the backup."] {
+        assert!(text.contains(part), "{part:?} missing from {text:?}");
+    }
+    for phone in phones.iter_mut().chain([&mut cat_phone]) {
+        assert_eq!(what_matters(phone, &vid), text);
+        for doc in [&vid, &v2, &pid] {
+            assert_eq!(
+                phone.store().heads(doc).unwrap(),
+                world.storage.doc(doc).unwrap().unwrap().heads
+            );
+        }
+    }
+}

@@ -167,7 +167,8 @@ impl Store {
         })
     }
 
-    fn own_actors(&self) -> Result<HashSet<ActorId>> {
+    /// Every actor this store has written with (one per launch).
+    pub(crate) fn own_actors(&self) -> Result<HashSet<ActorId>> {
         let mut stmt = self.conn.prepare_cached("SELECT actor FROM own_actors")?;
         let rows = stmt.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
         Ok(rows.map(|r| r.map(ActorId::from)).collect::<rusqlite::Result<_>>()?)

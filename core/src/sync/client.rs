@@ -137,6 +137,15 @@ impl SyncClient {
                 message: ByteBuf::from(message),
             });
         }
+        if !request.automerge_sync.is_empty() {
+            // Reconciling may carry any of this device's changes, from any launch, to a server
+            // that lost their actors' registration in a restore.
+            request.actors = store
+                .own_actors()?
+                .into_iter()
+                .map(|a| ByteBuf::from(a.to_bytes().to_vec()))
+                .collect();
+        }
         let dropped_reported = request.dropped.iter().map(PersonId::new).collect::<Result<Vec<_>>>()?;
         self.round = Some(Round {
             reader: FrameReader::default(),

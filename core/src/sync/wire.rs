@@ -154,6 +154,10 @@ pub struct EnrolRequest {
     pub code: String,
     /// What the device calls itself, for the admin's device list.
     pub label: String,
+    /// The id this device had before, when it enrols again because the server lost it (a
+    /// restore from an older backup); its unsynced changes name that id as their author.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -111,6 +111,12 @@ impl Accounts for SqliteStorage {
         let Some(worker) = worker else {
             return Err(Error::Unauthenticated(CODE_REFUSED.into()));
         };
+        let taken: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1)")?
+            .query_row([device.as_str()], |row| row.get(0))?;
+        if taken {
+            return Err(Error::Conflict(format!("device {device} is already enrolled")));
+        }
         tx.execute(
             "INSERT INTO devices (device_id, worker_id, label, credential_hash, enrolled_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
