@@ -262,20 +262,13 @@ impl SyncService {
             .map_err(|_| Error::Internal("the automerge state lock was poisoned".into()))?;
         let state = states.entry(key.clone()).or_default();
         let (mut loaded, existed) = match self.storage.doc(&doc)? {
-            Some(stored) if !checker.may_see(&stored.person) => {
-                // Answered as if the document did not exist.
-                head.refused.push(Refusal {
-                    doc: message.doc.clone(),
-                    reason: format!("document {doc} not found"),
-                });
-                return Ok(());
-            }
-            Some(stored) => (
+            Some(stored) if checker.may_see(&stored.person) => (
                 AutoCommit::load(&stored.snapshot)
                     .map_err(|e| Error::Internal(format!("stored document {doc} does not load: {e}")))?,
                 true,
             ),
-            None => (AutoCommit::new(), false),
+            // Outside the scope, a document is handled exactly as one that does not exist.
+            _ => (AutoCommit::new(), false),
         };
         let before = loaded.get_heads();
         if let Err(e) = loaded.sync().receive_sync_message(state, decoded) {

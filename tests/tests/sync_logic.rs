@@ -194,6 +194,47 @@ fn a_worker_outside_the_scope_gets_nothing_and_is_answered_as_for_a_missing_reco
         answers.push(head.refused[0].reason.replace(target.as_str(), "<id>"));
     }
     assert_eq!(answers[0], answers[1]);
+
+    // Asking for the person by id through Automerge's sync protocol, or listing it in an
+    // inventory, yields nothing either.
+    let mut state = automerge::sync::State::new();
+    let probe = automerge::sync::SyncDoc::generate_sync_message(&automerge::Automerge::new(), &mut state)
+        .unwrap()
+        .encode();
+    let request = Request {
+        protocol: wire::PROTOCOL,
+        min_protocol: wire::MIN_PROTOCOL,
+        automerge_sync: vec![wire::AutomergeSync {
+            doc: pid.to_string(),
+            message: ByteBuf::from(probe),
+        }],
+        inventory: Some(vec![wire::DocHeads {
+            doc: vid.to_string(),
+            heads: vec![],
+        }]),
+        ..Request::default()
+    };
+    // A made-up id and the real one, each asked for the first time, get the same answer.
+    let made_up = DocId::new("made-up-id").unwrap();
+    let mut probe_missing = request.clone();
+    probe_missing.automerge_sync[0].doc = made_up.to_string();
+    probe_missing.inventory = None;
+    let mut probe_real = request.clone();
+    probe_real.inventory = None;
+    let answers: Vec<wire::Head> = [probe_real, probe_missing]
+        .into_iter()
+        .map(|r| {
+            let mut head = first_head(&world.state.sync.round(&zed.device, r).unwrap());
+            head.automerge_sync.iter_mut().for_each(|m| m.doc.clear());
+            head
+        })
+        .collect();
+    let body = world.state.sync.round(&zed.device, request).unwrap();
+    assert!(
+        !body.windows(8).any(|w| w == b"Grace Pi"),
+        "no record content in the answer"
+    );
+    assert_eq!(answers[0], answers[1]);
 }
 
 fn first_head(body: &[u8]) -> wire::Head {

@@ -96,13 +96,13 @@ impl<'a> Checker<'a> {
             )));
         }
         let (mut loaded, existed) = match self.storage.doc(&doc)? {
-            Some(stored) if !self.may_see(&stored.person) => return Ok(Err(not_found(&doc))),
-            Some(stored) => (
+            Some(stored) if self.may_see(&stored.person) => (
                 AutoCommit::load(&stored.snapshot)
                     .map_err(|e| crate::Error::Internal(format!("stored document {doc} does not load: {e}")))?,
                 true,
             ),
-            None => (AutoCommit::new(), false),
+            // Outside the scope, a document is handled exactly as one that does not exist.
+            _ => (AutoCommit::new(), false),
         };
         let before = loaded.get_heads();
         if let Err(e) = loaded.load_incremental(&push.bytes) {
@@ -178,18 +178,16 @@ impl<'a> Checker<'a> {
             {
                 return Ok(Err("the changes would move the record to another person".into()));
             }
+        } else if self.storage.doc(doc)?.is_some() {
+            // It exists, but outside this device's scope.
+            return Ok(Err(NOT_FOUND.into()));
         } else if summary.doc_type == DocType::Person {
-            if self.storage.person_team(&summary.person)?.is_some() && !self.may_see(&summary.person) {
-                return Ok(Err(not_found(doc)));
-            }
-            if summary.team.as_ref() != Some(&self.device.team) && !self.may_see(&summary.person) {
-                return Ok(Err(format!(
-                    "a new person must belong to this device's team ({})",
-                    self.device.team
-                )));
+            let known = self.storage.person_team(&summary.person)?.is_some();
+            if !self.may_see(&summary.person) && (known || summary.team.as_ref() != Some(&self.device.team)) {
+                return Ok(Err(NOT_FOUND.into()));
             }
         } else if !self.may_see(&summary.person) {
-            return Ok(Err(format!("person {} not found", summary.person)));
+            return Ok(Err(NOT_FOUND.into()));
         }
         let changes = loaded.get_changes(before);
         let mut bytes = Vec::new();
@@ -270,6 +268,6 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn not_found(doc: &DocId) -> String {
-    format!("document {doc} not found")
-}
+/// The one answer for anything outside the device's scope, the same whether it exists or
+/// not, so nothing can be learnt by probing ids. A new person for another team gets it too.
+pub(super) const NOT_FOUND: &str = "not found";
