@@ -126,9 +126,12 @@ impl Store {
                 format!("document {id} appears more than once"),
             ));
         }
+        // Checking and loading received documents is most of an import's cost (Automerge
+        // rebuilds every change), and documents are independent: use every core.
+        let checked = parallel_map(items, |(_, bytes)| chunks::validate(bytes));
         let mut decoded = Vec::with_capacity(items.len());
-        for (id, bytes) in items {
-            decoded.push(self.decode_import(id, bytes)?);
+        for ((id, bytes), checked) in items.iter().zip(checked) {
+            decoded.push(self.decode_import(id, bytes, checked)?);
         }
         let tx = self.conn.transaction()?;
         for (id, pending) in items.iter().map(|(id, _)| id).zip(decoded.iter_mut()) {
@@ -170,7 +173,12 @@ impl Store {
 
     /// Applies received bytes to a copy of the document, so a decode error half way through
     /// leaves the stored and cached document exactly as it was.
-    fn decode_import(&mut self, id: &DocId, bytes: &[u8]) -> Result<PendingImport> {
+    fn decode_import(
+        &mut self,
+        id: &DocId,
+        bytes: &[u8],
+        checked: Result<Option<AutoCommit>, String>,
+    ) -> Result<PendingImport> {
         let invalid = |reason: String| Error::InvalidChanges { id: id.clone(), reason };
         let (base, old_person, known_changes) = match self.doc(id) {
             Ok(doc) => (
@@ -181,7 +189,7 @@ impl Store {
             Err(Error::NotFound(_)) => (None, None, 0),
             Err(e) => return Err(e),
         };
-        let whole_document = chunks::validate(bytes).map_err(invalid)?;
+        let whole_document = checked.map_err(invalid)?;
         let (mut doc, received_snapshot) = match (base, whole_document) {
             (Some(mut doc), _) => {
                 doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
@@ -226,4 +234,24 @@ impl Store {
             write,
         })
     }
+}
+
+/// `f` over `items` on every available core, in order. Small batches stay on this thread.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < 16 {
+        return items.iter().map(f).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let workers: Vec<_> = items
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
