@@ -238,3 +238,66 @@ async fn a_revoked_device_is_refused_at_once_and_keeps_its_work() {
         Err(outpost_core::Error::Unauthenticated(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_pull_cut_half_way_keeps_what_arrived_and_resumes_with_the_rest() {
+    let world = World::new();
+    let team = world.team("north", ScopePolicy::Team);
+    let ann_id = world.worker("sw-ann", &team, Role::Worker);
+    let ben_id = world.worker("sw-ben", &team, Role::Worker);
+    let mut ann = world.enrol(&ann_id, "ann-phone");
+    for i in 0..150 {
+        ann.store()
+            .create_person(&NewPerson {
+                name: format!("Person {i}"),
+                preferred_name: None,
+                date_of_birth: None,
+                nhs_number: None,
+                address: Some(format!("{i} Long Row, Haltwhistle")),
+                team: team.clone(),
+                allocated_workers: vec![ann_id.clone()],
+                risk: RiskTier::Low,
+            })
+            .unwrap();
+    }
+    world.sync(&mut ann).unwrap();
+    let template = world.enrol(&ben_id, "ben-phone");
+
+    let clean = {
+        let fork = world.fork();
+        let ben = template.fork(&fork);
+        let served = fork.serve();
+        let report = ben
+            .client(served.addr, &served.ca_pem)
+            .sync(ben.shared.clone(), SyncOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(report.progress.docs_received, 150);
+        report.response_body_bytes
+    };
+
+    let fork = world.fork();
+    let ben = template.fork(&fork);
+    let served = fork.serve();
+    let proxy = FaultProxy::start(served.addr).await.unwrap();
+    // Past the handshake and about half the answer.
+    proxy.set_fault(Fault::cut_downstream_after(4_000 + clean / 2));
+    let mut client = ben.client(proxy.addr(), &served.ca_pem);
+    let once = SyncOptions {
+        max_attempts: 1,
+        ..SyncOptions::default()
+    };
+    assert!(client.sync(ben.shared.clone(), once).await.is_err());
+    let kept = ben.store().all_heads().unwrap().len();
+    assert!(kept > 20 && kept < 150, "{kept} people kept from the cut answer");
+    proxy.set_fault(Fault::none());
+    client.disconnect();
+    let resumed = client.sync(ben.shared.clone(), SyncOptions::default()).await.unwrap();
+    assert_eq!(ben.store().all_heads().unwrap().len(), 150);
+    assert_eq!(
+        resumed.progress.docs_received,
+        150 - kept,
+        "only the rest is sent again"
+    );
+    assert!(resumed.response_body_bytes < clean * 3 / 4, "{resumed:?} vs {clean}");
+}

@@ -73,6 +73,9 @@ impl Client {
                 failures = 0;
                 continue;
             };
+            if let Err(e) = engine.call(|sync, store| sync.keep_received(store)).await {
+                tracing::warn!(error = %e, "documents received before the failure could not be kept");
+            }
             engine.abandon_round();
             self.disconnect();
             failures += 1;

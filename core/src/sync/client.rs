@@ -224,12 +224,18 @@ impl SyncClient {
     pub fn end_response(&mut self, store: &mut Store) -> Result<()> {
         let ended = self.round.as_ref().is_some_and(|r| r.ended && !r.reader.has_partial());
         if !ended {
+            self.keep_received(store)?;
             self.abandon_round();
             return Err(Error::Network("the sync response ended part-way".into()));
         }
-        let _ = store;
         self.round = None;
         Ok(())
+    }
+
+    /// Commits the whole frames received so far with the cursor they reach, so a round cut
+    /// part-way (or stopped at a deadline) keeps them and the next sync asks only for the rest.
+    pub fn keep_received(&mut self, store: &mut Store) -> Result<()> {
+        self.flush(store, None)
     }
 
     /// The round failed part-way: what was committed stays, the rest is forgotten and the next
