@@ -85,6 +85,16 @@ async fn three_devices_over_tls_converge_with_the_server() {
         assert_eq!(preferred.concurrent.len() + 1, 3, "{preferred:?}");
     }
     assert!(texts.iter().all(|t| *t == texts[0]));
+    // Nothing new: a cursor up and an empty answer down, one round trip.
+    let noop = clients[0]
+        .sync(phones[0].shared.clone(), SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(noop.rounds, 1);
+    assert!(
+        noop.request_body_bytes < 1024 && noop.response_body_bytes < 1024,
+        "{noop:?}"
+    );
     for word in words {
         assert!(texts[0].contains(word), "{word:?} lost from {:?}", texts[0]);
     }
