@@ -211,8 +211,6 @@ pub trait Documents: Send + Sync {
     fn people_docs(&self, people: &[PersonId]) -> Result<Vec<(DocId, StoredDoc)>>;
     /// Moves a person to another team (the admin's reassignment).
     fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()>;
-    /// Every document id with its heads, for an inventory comparison.
-    fn all_heads(&self, people: &HashSet<PersonId>) -> Result<Vec<(DocId, Vec<ChangeHash>)>>;
 }
 
 /// Everything the server stores.

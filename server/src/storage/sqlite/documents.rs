@@ -207,26 +207,6 @@ impl Documents for SqliteStorage {
         tx.commit()?;
         Ok(())
     }
-
-    fn all_heads(&self, people: &HashSet<PersonId>) -> Result<Vec<(DocId, Vec<ChangeHash>)>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached("SELECT doc_id, person_id, heads FROM documents ORDER BY doc_id")?;
-        let rows = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (doc, person, heads) = row?;
-            if people.contains(&PersonId::new(person)?) {
-                out.push((DocId::new(doc)?, decode_heads(&heads)?));
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// The people a device may hold, as SQL with `?1` the team and `?2` the worker.
