@@ -8,6 +8,7 @@
 //! OUTPOST_PLAIN_ADDR serve plain HTTP here instead, behind a load balancer that terminates TLS
 //! OUTPOST_TRUSTED_PROXIES
 //!                    comma-separated proxy addresses whose X-Forwarded-For is believed
+//! OUTPOST_LOG_FORMAT json for one JSON object per log line; RUST_LOG sets the level
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -58,13 +59,15 @@ enum Decision {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // One JSON object a line for a log collector; readable text otherwise.
+    if std::env::var("OUTPOST_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cli = Cli::parse();
     let data_dir = PathBuf::from(std::env::var("OUTPOST_DATA_DIR").unwrap_or_else(|_| "outpost-data".into()));
     let result = match cli.command.unwrap_or(Command::Serve) {
