@@ -2,7 +2,7 @@
 //! and typed create / read / edit operations that report an edit saved only once it is on disk.
 
 mod cache;
-mod chunks;
+pub(crate) mod chunks;
 mod disk;
 mod index;
 mod merge;

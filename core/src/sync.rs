@@ -58,3 +58,10 @@ pub fn apply_review(
     doc.set_author(Some(reviewer.to_automerge()));
     crate::model::review::apply(doc, review, action, reviewer, comment, visit_heads)
 }
+
+/// Checks that bytes received from outside are whole, valid Automerge chunks, naming what is
+/// wrong. Automerge's own incremental load quietly ignores a damaged tail, so a server must
+/// check before it merges.
+pub fn check_chunks(bytes: &[u8]) -> std::result::Result<(), String> {
+    crate::store::chunks::validate(bytes).map(|_| ())
+}

@@ -16,8 +16,8 @@ pub enum Error {
     NotFound(String),
     #[error("invalid {what}: {reason}")]
     BadRequest { what: String, reason: String },
-    #[error("{what} is {size} bytes, over the {limit}-byte limit")]
-    TooLarge { what: String, size: usize, limit: usize },
+    #[error("{what} is over the {limit}-byte limit")]
+    TooLarge { what: String, limit: usize },
     #[error("no protocol version in common: the device speaks {min}..={max}, this server {ours_min}..={ours_max}")]
     UnsupportedProtocol {
         min: u32,

@@ -61,7 +61,9 @@ enum Decision {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // One JSON object a line for a log collector; readable text otherwise.
     if std::env::var("OUTPOST_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();

@@ -207,6 +207,8 @@ pub trait Documents: Send + Sync {
     /// recorded as held from that entry on. Returns the entries and the cursor the device may
     /// record after them (below the log head when the budget ran out).
     fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize) -> Result<Pull>;
+    /// Records that the device holds these documents (it listed them after a restore).
+    fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()>;
     /// Every document of these people, whole.
     fn people_docs(&self, people: &[PersonId]) -> Result<Vec<(DocId, StoredDoc)>>;
     /// Moves a person to another team (the admin's reassignment).

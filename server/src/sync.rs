@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use automerge::sync::{self as am_sync, SyncDoc};
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::auth::AuthDevice;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::storage::{AuditEntry, Device, DocWrite, PersonScope, Storage, SyncWrite};
+use crate::storage::{AuditEntry, Device, DocWrite, Outgoing, PersonScope, Pull, Storage, SyncWrite};
 use check::{Accepted, Checker};
 
 /// The largest request body accepted; a day's work is far below it.
@@ -35,12 +35,24 @@ pub const MAX_DOCUMENT_BYTES: usize = 8 * 1024 * 1024;
 const RESPONSE_BUDGET: usize = 8 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
+    // The limit is applied below, so an oversized request is answered like every other refusal.
     Router::new()
         .route(wire::SYNC_PATH, post(sync))
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(DefaultBodyLimit::disable())
 }
 
-async fn sync(State(state): State<AppState>, AuthDevice(device): AuthDevice, body: Bytes) -> Result<Response> {
+async fn sync(State(state): State<AppState>, AuthDevice(device): AuthDevice, body: Body) -> Result<Response> {
+    let body = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|e| {
+        let cause = e.into_inner();
+        if cause.is::<http_body_util::LengthLimitError>() {
+            Error::TooLarge {
+                what: "the sync request".into(),
+                limit: MAX_REQUEST_BYTES,
+            }
+        } else {
+            Error::bad("sync request", format!("the body could not be read: {cause}"))
+        }
+    })?;
     let started = Instant::now();
     let bytes_in = body.len();
     let service = state.sync.clone();
@@ -168,9 +180,10 @@ impl SyncService {
                 Err(reason) => head.refused.push(Refusal { doc, reason }),
             }
         }
-        if let Some(inventory) = &request.inventory {
-            self.inventory(&mut checker, inventory, &mut head)?;
-        }
+        let resent = match &request.inventory {
+            Some(inventory) => Some(self.inventory(device, &scope, inventory, &mut head)?),
+            None => None,
+        };
         for message in &request.automerge_sync {
             self.automerge_sync(&mut checker, device, message, &mut head, &mut write, now)?;
         }
@@ -188,8 +201,15 @@ impl SyncService {
         leaving.sort();
         head.drop = leaving;
 
-        let cursor = if request.inventory.is_some() { 0 } else { request.cursor };
-        let pull = self.storage.pull(device, cursor, &seqs, RESPONSE_BUDGET)?;
+        let pull = match resent {
+            // The inventory settled what the device lacks; from here on it follows the log.
+            Some(entries) => Pull {
+                entries,
+                cursor: self.storage.log_head()?,
+                more: false,
+            },
+            None => self.storage.pull(device, request.cursor, &seqs, RESPONSE_BUDGET)?,
+        };
         let sent: Vec<AuditEntry> = pull
             .entries
             .iter()
@@ -219,28 +239,48 @@ impl SyncService {
         ))
     }
 
-    /// After a restore: compares the device's documents with ours. Documents the device holds
-    /// changes of that we lack are reconciled with Automerge sync messages.
-    fn inventory(&self, checker: &mut Checker<'_>, inventory: &[DocHeads], head: &mut Head) -> Result<()> {
+    /// After a restore: compares the device's documents with ours. Documents whose heads
+    /// differ are reconciled with Automerge sync messages (in either direction); documents in
+    /// scope the device lacks are sent whole. Returns those, to send in place of a pull.
+    fn inventory(
+        &self,
+        device: &Device,
+        scope: &std::collections::HashSet<PersonId>,
+        inventory: &[DocHeads],
+        head: &mut Head,
+    ) -> Result<Vec<Outgoing>> {
+        let mut listed = HashMap::new();
         for item in inventory {
-            let Ok(doc) = DocId::new(item.doc.as_str()) else {
-                continue;
-            };
-            let theirs = wire::hashes_from_wire(&item.heads, "inventory heads").map_err(Error::Core)?;
-            match self.storage.doc(&doc)? {
-                Some(stored) if stored.heads == theirs => {}
-                Some(stored) if !checker.may_see(&stored.person) => {}
-                Some(stored) => {
-                    let mut loaded = AutoCommit::load(&stored.snapshot)
-                        .map_err(|e| Error::Internal(format!("stored document {doc} does not load: {e}")))?;
-                    if theirs.iter().any(|h| loaded.get_change_by_hash(h).is_none()) {
-                        head.diverged.push(item.doc.clone());
-                    }
-                }
-                None => head.diverged.push(item.doc.clone()),
+            if let Ok(doc) = DocId::new(item.doc.as_str()) {
+                let theirs = wire::hashes_from_wire(&item.heads, "inventory heads").map_err(Error::Core)?;
+                listed.insert(doc, theirs);
             }
         }
-        Ok(())
+        let mut held = Vec::new();
+        let mut missing = Vec::new();
+        let people: Vec<PersonId> = scope.iter().cloned().collect();
+        for (doc, stored) in self.storage.people_docs(&people)? {
+            match listed.remove(&doc) {
+                Some(theirs) if theirs == stored.heads => {}
+                Some(_) => head.diverged.push(doc.to_string()),
+                None => missing.push(Outgoing {
+                    seq: 0,
+                    doc: doc.clone(),
+                    person: stored.person.clone(),
+                    bytes: stored.snapshot,
+                }),
+            }
+            held.push((doc, stored.person));
+        }
+        // Documents the device holds that we lack (lost in the restore) come back through
+        // Automerge sync; ones outside the scope are left to the drop that follows.
+        for doc in listed.into_keys() {
+            if self.storage.doc(&doc)?.is_none() {
+                head.diverged.push(doc.to_string());
+            }
+        }
+        self.storage.mark_held(&device.device, &held)?;
+        Ok(missing)
     }
 
     fn automerge_sync(

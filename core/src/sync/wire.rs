@@ -226,8 +226,16 @@ impl FrameReader {
         if self.buffer.len() < 4 + len {
             return Ok(None);
         }
-        let value = ciborium::from_reader(&self.buffer[4..4 + len])
-            .map_err(|e| Error::invalid(what, format!("a frame does not decode: {e}")));
+        let mut body = &self.buffer[4..4 + len];
+        let value = ciborium::from_reader(&mut body)
+            .map_err(|e| Error::invalid(what, format!("a frame does not decode: {e}")))
+            .and_then(|value| match body.len() {
+                0 => Ok(value),
+                extra => Err(Error::invalid(
+                    what,
+                    format!("{extra} bytes after the value in a frame"),
+                )),
+            });
         self.buffer.drain(..4 + len);
         value.map(Some)
     }
@@ -311,6 +319,13 @@ mod tests {
         garbage.extend_from_slice(&[0xff, 0x00, 0x13, 0x37, 0x42]);
         let err = decode_one::<Request>(&garbage, "sync request").unwrap_err().to_string();
         assert!(err.contains("sync request") && err.contains("does not decode"), "{err}");
+
+        let mut padded = encode(&Request::default());
+        padded.extend_from_slice(&[0xff, 0xff, 0x13]);
+        let len = (padded.len() - 4) as u32;
+        padded[..4].copy_from_slice(&len.to_be_bytes());
+        let err = decode_one::<Request>(&padded, "sync request").unwrap_err().to_string();
+        assert!(err.contains("3 bytes after the value"), "{err}");
 
         let whole = encode(&Request::default());
         let err = decode_one::<Request>(&whole[..whole.len() - 1], "sync request").unwrap_err();

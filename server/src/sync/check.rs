@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use outpost_core::sync::{actor_author, summarise, wire::Push};
+use outpost_core::sync::{actor_author, check_chunks, summarise, wire::Push};
 use outpost_core::{Author, DocId, DocType, PersonId};
 use serde_bytes::ByteBuf;
 
@@ -105,6 +105,9 @@ impl<'a> Checker<'a> {
             _ => (AutoCommit::new(), false),
         };
         let before = loaded.get_heads();
+        if let Err(e) = check_chunks(&push.bytes) {
+            return Ok(Err(format!("the changes do not decode: {e}")));
+        }
         if let Err(e) = loaded.load_incremental(&push.bytes) {
             return Ok(Err(format!("the changes do not decode: {e}")));
         }

@@ -172,6 +172,22 @@ impl Documents for SqliteStorage {
         })
     }
 
+    fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO device_docs (device_id, doc_id, person_id, since_seq) VALUES (?1, ?2, ?3, 0)
+                 ON CONFLICT (device_id, doc_id) DO UPDATE SET since_seq = 0",
+            )?;
+            for (doc, person) in docs {
+                upsert.execute(params![device.as_str(), doc.as_str(), person.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn people_docs(&self, people: &[PersonId]) -> Result<Vec<(DocId, StoredDoc)>> {
         let ids: Vec<DocId> = {
             let conn = self.conn()?;
