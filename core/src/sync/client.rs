@@ -97,9 +97,9 @@ impl SyncClient {
             return Ok(None);
         }
         if self.progress.rounds >= MAX_ROUNDS {
-            return Err(Error::Network(format!(
-                "sync stopped after {MAX_ROUNDS} rounds; the next sync continues"
-            )));
+            // Something keeps asking for more; stop here, and the next sync carries on.
+            tracing::warn!(rounds = MAX_ROUNDS, "sync stopped after its round limit");
+            return Ok(None);
         }
         self.started = true;
         self.again = false;
@@ -255,9 +255,11 @@ impl SyncClient {
         if round.head.is_some() {
             return Err(protocol_error("a second head frame"));
         }
-        if wire::negotiate(wire::MIN_PROTOCOL, wire::PROTOCOL) != Some(head.protocol) && head.protocol != wire::PROTOCOL
-        {
-            return Err(protocol_error(&format!("the server chose protocol {}", head.protocol)));
+        if !(wire::MIN_PROTOCOL..=wire::PROTOCOL).contains(&head.protocol) {
+            return Err(protocol_error(&format!(
+                "the server chose protocol {}, which this app does not speak",
+                head.protocol
+            )));
         }
         let reported = std::mem::take(&mut round.dropped_reported);
         round.head = Some(head.clone());
