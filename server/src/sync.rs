@@ -158,7 +158,15 @@ impl SyncService {
 
         // People first, so a person created offline is known before their visits arrive.
         let mut prepared = Vec::with_capacity(request.pushes.len());
+        let mut seen = std::collections::HashSet::new();
         for push in &request.pushes {
+            if !seen.insert(push.doc.as_str()) {
+                head.refused.push(Refusal {
+                    doc: push.doc.clone(),
+                    reason: "the document is pushed more than once in one request".into(),
+                });
+                continue;
+            }
             match checker.prepare(push)? {
                 Ok(p) => prepared.push((push.doc.clone(), p)),
                 Err(reason) => head.refused.push(Refusal {
