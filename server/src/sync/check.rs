@@ -199,7 +199,11 @@ impl<'a> Checker<'a> {
             if let Err(reason) = self.check_change(change, author, relayed)? {
                 return Ok(Err(reason));
             }
-            bytes.extend_from_slice(change.raw_bytes());
+            // A document new here reaches every other device whole, as its snapshot: only
+            // devices that already hold a document need its changes in the log.
+            if existed {
+                bytes.extend_from_slice(change.raw_bytes());
+            }
         }
         if summary.doc_type == DocType::Person {
             self.new_people.insert(summary.person.clone());
