@@ -32,5 +32,5 @@ pub use model::person::{
 pub use model::review::{Review, ReviewAction, ReviewState, ReviewStep};
 pub use model::visit::{Action, Helped, NewAction, NewVisit, Section, Setting, Visit, VisitEditor};
 pub use store::{
-    ActionRow, CaseloadRow, Imported, Saved, SearchHit, StorageStats, Store, SyncStatus, VisitRow, schema,
+    ActionRow, CaseloadRow, Imported, Saved, SearchHit, StorageStats, Store, SyncStatus, Verified, VisitRow, schema,
 };

@@ -7,7 +7,9 @@ mod disk;
 mod index;
 mod merge;
 mod queries;
+mod received;
 pub mod schema;
+pub mod shipped_index;
 mod sync_state;
 
 use std::path::Path;
@@ -17,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 pub use merge::Imported;
 pub use queries::{ActionRow, CaseloadRow, SearchHit, StorageStats, VisitRow};
+pub use received::{Indexed, Verified};
 pub use sync_state::SyncStatus;
 
 use crate::error::{Error, Result};

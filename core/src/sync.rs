@@ -65,3 +65,9 @@ pub fn apply_review(
 pub fn check_chunks(bytes: &[u8]) -> std::result::Result<(), String> {
     crate::store::chunks::validate(bytes).map(|_| ())
 }
+
+/// The index rows a device would compute for `doc`, to send beside its bytes to a device that
+/// lacks it (`wire::Frame::Indexed`).
+pub fn index_rows(doc: &AutoCommit, id: &DocId) -> Result<Vec<u8>> {
+    crate::store::shipped_index::compute(id, doc)
+}

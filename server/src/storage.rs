@@ -145,6 +145,8 @@ pub struct DocWrite {
     pub heads: Vec<ChangeHash>,
     /// The whole document as `save()` writes it.
     pub snapshot: Vec<u8>,
+    /// Its index rows (`outpost_core::sync::index_rows`), sent beside the snapshot.
+    pub index_rows: Vec<u8>,
     /// Just the new changes, for devices that already hold the rest.
     pub changes: Vec<u8>,
     /// For a person document: the team it names and the workers allocated.
@@ -176,6 +178,8 @@ pub struct Outgoing {
     pub doc: DocId,
     pub person: PersonId,
     pub bytes: Vec<u8>,
+    /// For a whole document sent to a device that lacks it: its heads and index rows.
+    pub index: Option<(Vec<ChangeHash>, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +210,8 @@ pub trait Documents: Send + Sync {
     /// changes; one it does not (or that is behind pruned history) gets its snapshot, and is
     /// recorded as held from that entry on. Returns the entries and the cursor the device may
     /// record after them (below the log head when the budget ran out).
-    fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize) -> Result<Pull>;
+    /// With `indexed`, whole documents carry their heads and index rows.
+    fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize, indexed: bool) -> Result<Pull>;
     /// Records that the device holds these documents (it listed them after a restore).
     fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()>;
     /// Every document of these people, whole.

@@ -216,7 +216,11 @@ impl SyncService {
                 cursor: self.storage.log_head()?,
                 more: false,
             },
-            None => self.storage.pull(device, request.cursor, &seqs, RESPONSE_BUDGET)?,
+            None => {
+                let indexed = head.capabilities.iter().any(|c| c == wire::CAP_INDEX);
+                self.storage
+                    .pull(device, request.cursor, &seqs, RESPONSE_BUDGET, indexed)?
+            }
         };
         let sent: Vec<AuditEntry> = pull
             .entries
@@ -235,7 +239,16 @@ impl SyncService {
         let frames = pull
             .entries
             .into_iter()
-            .map(|e| Frame::Doc(e.seq, e.doc.to_string(), ByteBuf::from(e.bytes)))
+            .map(|e| match e.index {
+                Some((heads, rows)) => Frame::Indexed(
+                    e.seq,
+                    e.doc.to_string(),
+                    ByteBuf::from(e.bytes),
+                    wire::hashes_to_wire(&heads),
+                    ByteBuf::from(rows),
+                ),
+                None => Frame::Doc(e.seq, e.doc.to_string(), ByteBuf::from(e.bytes)),
+            })
             .collect();
         Ok(respond(
             head,
@@ -276,6 +289,7 @@ impl SyncService {
                     doc: doc.clone(),
                     person: stored.person.clone(),
                     bytes: stored.snapshot,
+                    index: None,
                 }),
             }
             held.push((doc, stored.person));
@@ -392,6 +406,7 @@ impl SyncService {
                 doc_type: summary.doc_type.code().to_string(),
                 heads: heads.clone(),
                 snapshot: loaded.save(),
+                index_rows: outpost_core::sync::index_rows(&loaded, doc)?,
                 changes,
                 person_scope: person_scope(&summary),
             }],

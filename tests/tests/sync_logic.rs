@@ -466,3 +466,69 @@ fn after_a_restore_from_an_older_backup_devices_bring_the_server_back_to_converg
         }
     }
 }
+
+#[test]
+fn a_fresh_device_can_use_its_caseload_before_verifying_it_and_verification_changes_nothing() {
+    let Team {
+        world,
+        team,
+        mut phones,
+        workers,
+    } = north_team();
+    for name in ["Nora Bell", "Olive Hart", "Percy Dunn"] {
+        let pid = phones[0]
+            .store()
+            .create_person(&person(name, &team, &[&workers[0]]))
+            .unwrap();
+        let vid = phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
+        append(
+            &mut phones[0],
+            &vid,
+            &format!("{name} grows tomatoes on the allotment. "),
+        );
+    }
+    world.sync(&mut phones[0]).unwrap();
+
+    // Ben's new phone: listed and searchable straight from the rows the server sent.
+    world.sync(&mut phones[1]).unwrap();
+    let (caseload, hits, shipped) = {
+        let store = phones[1].store();
+        (
+            store.team_caseload(&team).unwrap(),
+            store.search("tomatoes", 10).unwrap(),
+            store.index_dump().unwrap(),
+        )
+    };
+    assert_eq!(caseload.len(), 3);
+    assert_eq!(hits.len(), 3);
+    let verified = phones[1].store().verify_received(1_000).unwrap();
+    assert_eq!((verified.verified, verified.remaining), (9, 0), "{verified:?}");
+    assert!(verified.removed.is_empty());
+    assert_eq!(
+        phones[1].store().index_dump().unwrap(),
+        shipped,
+        "the shipped rows are the device's own"
+    );
+    assert_eq!(
+        phones[1].store().index_dump().unwrap(),
+        phones[0].store().index_dump().unwrap()
+    );
+
+    // A document damaged on disk before it was verified is removed, then fetched again.
+    world.sync(&mut phones[2]).unwrap();
+    let damaged = phones[2].store().search("Olive", 1).unwrap()[0].visit.clone();
+    {
+        let conn = rusqlite::Connection::open(&phones[2].path).unwrap();
+        conn.execute(
+            "UPDATE documents SET snapshot = substr(snapshot, 1, length(snapshot) - 9) WHERE doc_id = ?1",
+            [damaged.as_str()],
+        )
+        .unwrap();
+    }
+    let verified = phones[2].store().verify_received(1_000).unwrap();
+    assert_eq!(verified.removed.len(), 1, "{verified:?}");
+    assert_eq!(verified.removed[0].0, damaged);
+    assert!(phones[2].store().visit(&damaged).is_err());
+    world.sync(&mut phones[2]).unwrap();
+    assert!(what_matters(&mut phones[2], &damaged).contains("Olive Hart grows tomatoes"));
+}

@@ -2,7 +2,7 @@
 //! document's changes, so queries never load documents.
 
 use automerge::AutoCommit;
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::Result;
 use crate::ids::DocId;
@@ -178,5 +178,41 @@ pub(crate) fn remove_person(tx: &Transaction<'_>, person: &str) -> Result<()> {
     ] {
         tx.execute(&format!("DELETE FROM {table} WHERE person_id = ?1"), [person])?;
     }
+    Ok(())
+}
+
+/// Removes the index rows of one document (before its rows are rewritten or it is removed).
+pub(crate) fn remove_doc(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
+    let row: Option<(i64, String)> = tx
+        .prepare_cached("SELECT id, doc_type FROM doc_index WHERE doc_id = ?1")?
+        .query_row([id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((row_id, doc_type)) = row else {
+        return Ok(());
+    };
+    let doc = id.as_str();
+    match DocType::from_code(&doc_type) {
+        Some(DocType::Person) => {
+            tx.execute("DELETE FROM people WHERE person_id = ?1", [doc])?;
+            tx.execute("DELETE FROM allocations WHERE person_id = ?1", [doc])?;
+        }
+        Some(DocType::Visit) => {
+            tx.execute("DELETE FROM visits WHERE visit_id = ?1", [doc])?;
+            tx.execute("DELETE FROM actions WHERE visit_id = ?1", [doc])?;
+            tx.execute("DELETE FROM visit_text WHERE rowid = ?1", [row_id])?;
+        }
+        Some(DocType::Review) => {
+            let visit = doc.strip_suffix(".review").unwrap_or(doc);
+            tx.execute("DELETE FROM reviews WHERE visit_id = ?1", [visit])?;
+        }
+        Some(DocType::Assessment) => {
+            tx.execute("DELETE FROM assessments WHERE assessment_id = ?1", [doc])?;
+        }
+        Some(DocType::Observations) => {
+            tx.execute("DELETE FROM observations WHERE observations_id = ?1", [doc])?;
+        }
+        None => {}
+    }
+    tx.execute("DELETE FROM doc_index WHERE id = ?1", [row_id])?;
     Ok(())
 }

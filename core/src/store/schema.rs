@@ -140,7 +140,10 @@ fn v3_sync(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         CREATE TABLE own_actors (
             actor      BLOB PRIMARY KEY,
             created_at TEXT NOT NULL
-        ) STRICT;",
+        ) STRICT;
+        -- Documents written from received bytes and shipped index rows, not yet loaded and
+        -- checked here.
+        CREATE TABLE unverified (doc_id TEXT PRIMARY KEY) STRICT;",
     )
 }
 

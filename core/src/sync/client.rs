@@ -15,7 +15,7 @@ use serde_bytes::ByteBuf;
 use super::wire::{self, AutomergeSync, DocHeads, Frame, FrameReader, Head, Push, Request};
 use crate::error::{Error, Result};
 use crate::ids::{DocId, PersonId};
-use crate::store::Store;
+use crate::store::{Indexed, Store};
 
 /// Pushes beyond this many bytes wait for the next round, so one cut costs at most this much.
 const PUSH_BUDGET: usize = 2 * 1024 * 1024;
@@ -56,6 +56,17 @@ pub struct SyncClient {
     outbox: Vec<(DocId, Vec<u8>)>,
 }
 
+/// One received document: changes to merge, or a document new here with its index rows.
+#[derive(Debug)]
+enum Received {
+    Changes(Vec<u8>),
+    Indexed {
+        bytes: Vec<u8>,
+        heads: Vec<automerge::ChangeHash>,
+        rows: Vec<u8>,
+    },
+}
+
 /// What the current round sent and has received so far.
 #[derive(Debug)]
 struct Round {
@@ -63,7 +74,7 @@ struct Round {
     head: Option<Head>,
     ended: bool,
     dropped_reported: Vec<PersonId>,
-    batch: Vec<(DocId, Vec<u8>)>,
+    batch: Vec<(DocId, Received)>,
     batch_bytes: usize,
     batch_seq: u64,
     batch_started: Instant,
@@ -205,7 +216,15 @@ impl SyncClient {
         } {
             match frame {
                 Frame::Head(head) => self.on_head(store, head)?,
-                Frame::Doc(seq, doc, bytes) => self.on_doc(store, seq, doc, bytes.into_vec())?,
+                Frame::Doc(seq, doc, bytes) => self.on_doc(store, seq, doc, Received::Changes(bytes.into_vec()))?,
+                Frame::Indexed(seq, doc, bytes, heads, rows) => {
+                    let received = Received::Indexed {
+                        bytes: bytes.into_vec(),
+                        heads: wire::hashes_from_wire(&heads, "sync response")?,
+                        rows: rows.into_vec(),
+                    };
+                    self.on_doc(store, seq, doc, received)?
+                }
                 Frame::End(end) => self.on_end(store, end)?,
             }
         }
@@ -316,7 +335,7 @@ impl SyncClient {
         Ok(())
     }
 
-    fn on_doc(&mut self, store: &mut Store, seq: u64, doc: String, bytes: Vec<u8>) -> Result<()> {
+    fn on_doc(&mut self, store: &mut Store, seq: u64, doc: String, received: Received) -> Result<()> {
         let round = self
             .round
             .as_mut()
@@ -339,9 +358,11 @@ impl SyncClient {
         if round.batch.is_empty() {
             round.batch_started = Instant::now();
         }
-        round.batch_bytes += bytes.len();
+        round.batch_bytes += match &received {
+            Received::Changes(bytes) | Received::Indexed { bytes, .. } => bytes.len(),
+        };
         round.batch_seq = seq;
-        round.batch.push((doc, bytes));
+        round.batch.push((doc, received));
         Ok(())
     }
 
@@ -384,8 +405,29 @@ impl SyncClient {
         if batch.is_empty() && cursor.is_none() {
             return Ok(());
         }
-        let items: Vec<(DocId, &[u8])> = batch.iter().map(|(d, b)| (d.clone(), b.as_slice())).collect();
-        let missing = store.apply_pulled(&self.peer, &items, cursor)?;
+        let mut changes: Vec<(DocId, &[u8])> = Vec::new();
+        let mut indexed = Vec::new();
+        for (doc, received) in &batch {
+            match received {
+                Received::Changes(bytes) => changes.push((doc.clone(), bytes.as_slice())),
+                Received::Indexed { bytes, heads, rows } => indexed.push(Indexed {
+                    doc: doc.clone(),
+                    bytes: bytes.clone(),
+                    heads: heads.clone(),
+                    rows: rows.clone(),
+                }),
+            }
+        }
+        // The cursor is written with the last of the two writes.
+        let indexed_cursor = if changes.is_empty() { cursor } else { None };
+        if !indexed.is_empty() || changes.is_empty() {
+            store.apply_indexed(&self.peer, &indexed, indexed_cursor)?;
+        }
+        let missing = if changes.is_empty() {
+            Vec::new()
+        } else {
+            store.apply_pulled(&self.peer, &changes, cursor)?
+        };
         self.progress.docs_received += batch.len();
         for doc in missing {
             // The server sent changes on top of something this copy lacks.

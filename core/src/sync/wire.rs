@@ -18,11 +18,14 @@ pub const PROTOCOL: u32 = 1;
 /// The oldest version this build still speaks.
 pub const MIN_PROTOCOL: u32 = 1;
 /// What this build can do beyond the base protocol; each side uses the intersection.
-pub const CAPABILITIES: &[&str] = &[CAP_AUTOMERGE_SYNC, CAP_DROP];
+pub const CAPABILITIES: &[&str] = &[CAP_AUTOMERGE_SYNC, CAP_DROP, CAP_INDEX];
 /// Divergent documents are reconciled with Automerge's own sync messages.
 pub const CAP_AUTOMERGE_SYNC: &str = "automerge-sync";
 /// The server may tell a device to drop people who left its scope.
 pub const CAP_DROP: &str = "drop";
+/// Documents a device lacks may come with their index rows (`Frame::Indexed`), in the index
+/// format this build writes; the version is part of the name.
+pub const CAP_INDEX: &str = "index-1";
 
 /// No frame may be larger; a peer that announces one is refused before anything is allocated.
 pub const MAX_FRAME: usize = 32 * 1024 * 1024;
@@ -97,6 +100,9 @@ pub enum Frame {
     /// Bytes for one document: `Doc(seq, doc id, bytes)`. A tuple keeps each frame small, since
     /// a fresh device receives thousands of them.
     Doc(u64, String, ByteBuf),
+    /// A document the device lacks, whole, with its heads and index rows:
+    /// `Indexed(seq, doc id, bytes, heads, rows)`. Only to devices that offered `CAP_INDEX`.
+    Indexed(u64, String, ByteBuf, Vec<WireHash>, ByteBuf),
     End(End),
 }
 

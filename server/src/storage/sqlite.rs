@@ -119,6 +119,8 @@ fn v1_schema(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             doc_type       TEXT NOT NULL,
             heads          BLOB NOT NULL,
             snapshot       BLOB NOT NULL,
+            -- the index rows a device would compute, sent with the snapshot to devices that lack it
+            index_rows     BLOB NOT NULL DEFAULT x'',
             -- log entries of this document up to here were pruned; older cursors get the snapshot
             pruned_through INTEGER NOT NULL DEFAULT 0
         ) STRICT;

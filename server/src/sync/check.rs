@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use outpost_core::sync::{actor_author, check_chunks, summarise, wire::Push};
+use outpost_core::sync::{actor_author, check_chunks, index_rows, summarise, wire::Push};
 use outpost_core::{Author, DocId, DocType, PersonId};
 use serde_bytes::ByteBuf;
 
@@ -214,6 +214,7 @@ impl<'a> Checker<'a> {
             doc_type: summary.doc_type.code().to_string(),
             heads: loaded.get_heads(),
             snapshot: loaded.save(),
+            index_rows: index_rows(loaded, doc).map_err(crate::Error::Core)?,
             changes: bytes,
             person_scope: person_scope(&summary),
         }))

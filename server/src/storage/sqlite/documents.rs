@@ -102,7 +102,7 @@ impl Documents for SqliteStorage {
         log_head(&*self.conn()?)
     }
 
-    fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize) -> Result<Pull> {
+    fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize, indexed: bool) -> Result<Pull> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let head = log_head(&tx)?;
@@ -137,6 +137,7 @@ impl Documents for SqliteStorage {
                 .prepare_cached("SELECT pruned_through, length(snapshot) FROM documents WHERE doc_id = ?1")?
                 .query_row([doc.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
             let holds = held_since.is_some_and(|since| since as u64 <= cursor) && pruned as u64 <= cursor;
+            let mut index = None;
             let bytes = if holds {
                 let changes = new_changes(&tx, &doc, cursor, exclude)?;
                 // Many small entries can outgrow the document itself.
@@ -151,7 +152,13 @@ impl Documents for SqliteStorage {
                      ON CONFLICT (device_id, doc_id) DO UPDATE SET since_seq = excluded.since_seq",
                 )?
                 .execute(params![device.device.as_str(), doc, person, first as i64])?;
-                snapshot(&tx, &doc)?
+                let (bytes, heads, rows): (Vec<u8>, Vec<u8>, Vec<u8>) = tx
+                    .prepare_cached("SELECT snapshot, heads, index_rows FROM documents WHERE doc_id = ?1")?
+                    .query_row([doc.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+                if indexed && !rows.is_empty() {
+                    index = Some((decode_heads(&heads)?, rows));
+                }
+                bytes
             };
             if bytes.is_empty() {
                 continue;
@@ -162,6 +169,7 @@ impl Documents for SqliteStorage {
                 doc: DocId::new(doc)?,
                 person: PersonId::new(person)?,
                 bytes,
+                index,
             });
         }
         tx.commit()?;
@@ -297,15 +305,18 @@ fn write_doc(tx: &Transaction<'_>, device: Option<&DeviceId>, doc: &DocWrite) ->
         }
     }
     tx.prepare_cached(
-        "INSERT INTO documents (doc_id, person_id, doc_type, heads, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, snapshot = excluded.snapshot",
+        "INSERT INTO documents (doc_id, person_id, doc_type, heads, snapshot, index_rows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (doc_id) DO UPDATE SET
+             heads = excluded.heads, snapshot = excluded.snapshot, index_rows = excluded.index_rows",
     )?
     .execute(params![
         doc.doc.as_str(),
         doc.person.as_str(),
         doc.doc_type,
         encode_heads(&doc.heads),
-        doc.snapshot
+        doc.snapshot,
+        doc.index_rows
     ])?;
     let seq: i64 = tx
         .prepare_cached("INSERT INTO log (doc_id, person_id, device_id, bytes) VALUES (?1, ?2, ?3, ?4) RETURNING seq")?

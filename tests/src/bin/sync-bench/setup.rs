@@ -49,7 +49,8 @@ impl Seeded {
         if generated {
             eprintln!("generated {}:\n{summary}", store.display());
         }
-        let server = dir.join(format!("server-{}.sqlite3", config.key()));
+        // `i1`: the seeded database carries each document's index rows.
+        let server = dir.join(format!("server-i1-{}.sqlite3", config.key()));
         let team = TeamId::new("team-north")?;
         if !server.exists() {
             let started = std::time::Instant::now();
@@ -183,7 +184,9 @@ fn doc_write(
     scope: Option<(&TeamId, Vec<WorkerId>)>,
 ) -> Result<DocWrite> {
     let saved = store.export_changes(doc, &[])?;
+    let loaded = automerge::AutoCommit::load(&saved)?;
     Ok(DocWrite {
+        index_rows: outpost_core::sync::index_rows(&loaded, doc)?,
         doc: doc.clone(),
         person: person.clone(),
         doc_type: kind.code().to_string(),
