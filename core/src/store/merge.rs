@@ -237,7 +237,7 @@ impl Store {
 }
 
 /// `f` over `items` on every available core, in order. Small batches stay on this thread.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(super) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if threads < 2 || items.len() < 16 {
         return items.iter().map(f).collect();

@@ -3,11 +3,12 @@
 //! one, which is where the time goes (Automerge rebuilds every change).
 
 use automerge::ChangeHash;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::disk::{decode_heads, encode_heads, load};
+use super::merge::parallel_map;
 use super::{Store, chunks, index, shipped_index};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::DocId;
 
 /// A document new to this store, with the heads and index rows its sender computed.
@@ -85,54 +86,71 @@ impl Store {
     }
 
     /// Loads and checks up to `limit` documents received unverified, rewriting their index from
-    /// the documents themselves. Run it in the background after a large first sync.
+    /// the documents themselves. Run it in the background after a large first sync; documents
+    /// are checked on every core and written in one transaction.
     pub fn verify_received(&mut self, limit: usize) -> Result<Verified> {
-        let ids: Vec<String> = self
+        let pending: Vec<(String, Option<Vec<u8>>, Vec<u8>, bool)> = self
             .conn
-            .prepare_cached("SELECT doc_id FROM unverified ORDER BY doc_id LIMIT ?1")?
-            .query_map([limit as i64], |row| row.get(0))?
+            .prepare_cached(
+                "SELECT d.doc_id, d.snapshot, d.heads, EXISTS (SELECT 1 FROM changes c WHERE c.doc_id = d.doc_id)
+                 FROM unverified u JOIN documents d ON d.doc_id = u.doc_id ORDER BY d.doc_id LIMIT ?1",
+            )?
+            .query_map([limit.min(i64::MAX as usize) as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
+        // A document edited since it arrived has changes beside its snapshot: loaded the usual
+        // way below. The rest are loaded and checked from their snapshots in parallel.
+        let checked = parallel_map(&pending, |(_, snapshot, _, edited)| {
+            if *edited {
+                return Ok(None);
+            }
+            match chunks::validate(snapshot.as_deref().unwrap_or_default()) {
+                Ok(Some(doc)) => Ok(Some(doc)),
+                Ok(None) => Err("its bytes are not one saved document".to_string()),
+                Err(e) => Err(e),
+            }
+        });
+        let mut good = Vec::new();
         let mut report = Verified::default();
-        for id in ids {
+        for ((id, _, heads, _), checked) in pending.into_iter().zip(checked) {
             let id = DocId::new(id)?;
-            match self.check_received(&id) {
-                Ok(()) => report.verified += 1,
-                Err(e) => {
+            let loaded = match checked {
+                Ok(Some(doc)) => Ok(doc),
+                Ok(None) => load(&self.conn, &id, &self.author, &self.actor).map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            let outcome = loaded.and_then(|mut doc| {
+                let mut expected = decode_heads(&id, &heads).map_err(|e| e.to_string())?;
+                let mut actual = doc.get_heads();
+                expected.sort();
+                actual.sort();
+                if actual == expected {
+                    Ok(doc)
+                } else {
+                    Err("its bytes do not reach the heads it was sent with".into())
+                }
+            });
+            match outcome {
+                Ok(doc) => good.push((id, doc)),
+                Err(reason) => {
                     self.remove_received(&id)?;
-                    report.removed.push((id, e.to_string()));
+                    report.removed.push((id, reason));
                 }
             }
         }
+        let tx = self.conn.transaction()?;
+        for (id, doc) in &good {
+            index::remove_doc(&tx, id)?;
+            index::write(&tx, id, doc)?;
+            tx.execute("DELETE FROM unverified WHERE doc_id = ?1", [id.as_str()])?;
+        }
+        tx.commit()?;
+        report.verified = good.len();
         report.remaining =
             self.conn
                 .query_row("SELECT count(*) FROM unverified", [], |row| row.get::<_, i64>(0))? as usize;
         Ok(report)
-    }
-
-    fn check_received(&mut self, id: &DocId) -> Result<()> {
-        let corrupt = |reason: String| Error::CorruptDocument { id: id.clone(), reason };
-        let (snapshot, heads): (Option<Vec<u8>>, Vec<u8>) = self
-            .conn
-            .prepare_cached("SELECT snapshot, heads FROM documents WHERE doc_id = ?1")?
-            .query_row([id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?
-            .ok_or_else(|| Error::NotFound(id.clone()))?;
-        chunks::validate(snapshot.as_deref().unwrap_or_default()).map_err(corrupt)?;
-        let mut doc = load(&self.conn, id, &self.author, &self.actor)?;
-        let mut expected = decode_heads(id, &heads)?;
-        let mut actual = doc.get_heads();
-        expected.sort();
-        actual.sort();
-        if actual != expected {
-            return Err(corrupt("its bytes do not reach the heads it was sent with".into()));
-        }
-        let tx = self.conn.transaction()?;
-        index::remove_doc(&tx, id)?;
-        index::write(&tx, id, &doc)?;
-        tx.execute("DELETE FROM unverified WHERE doc_id = ?1", [id.as_str()])?;
-        tx.commit()?;
-        self.cache.put(id.clone(), doc);
-        Ok(())
     }
 
     /// Removes a received document that failed its check, so the next sync can fetch it again.
