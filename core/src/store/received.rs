@@ -31,6 +31,9 @@ pub struct Verified {
     pub remaining: usize,
 }
 
+/// A received document waiting: id, snapshot, heads, and whether it was edited since.
+type Pending = (String, Option<Vec<u8>>, Vec<u8>, bool);
+
 impl Store {
     /// Writes received documents and their shipped index rows without loading them, marks them
     /// unverified, records them as acknowledged at their heads and advances the cursor, all in
@@ -89,7 +92,7 @@ impl Store {
     /// the documents themselves. Run it in the background after a large first sync; documents
     /// are checked on every core and written in one transaction.
     pub fn verify_received(&mut self, limit: usize) -> Result<Verified> {
-        let pending: Vec<(String, Option<Vec<u8>>, Vec<u8>, bool)> = self
+        let pending: Vec<Pending> = self
             .conn
             .prepare_cached(
                 "SELECT d.doc_id, d.snapshot, d.heads, EXISTS (SELECT 1 FROM changes c WHERE c.doc_id = d.doc_id)
