@@ -3,7 +3,7 @@
 
 mod cache;
 pub(crate) mod chunks;
-mod disk;
+pub(crate) mod disk;
 mod index;
 mod merge;
 mod queries;

@@ -71,3 +71,14 @@ pub fn check_chunks(bytes: &[u8]) -> std::result::Result<(), String> {
 pub fn index_rows(doc: &AutoCommit, id: &DocId) -> Result<Vec<u8>> {
     crate::store::shipped_index::compute(id, doc)
 }
+
+/// Heads as one blob (sorted 32-byte hashes), the way both the device store and the server
+/// keep them.
+pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
+    crate::store::disk::encode_heads(heads)
+}
+
+/// Reads heads written by `encode_heads`; a blob of the wrong length is a corrupt document.
+pub fn decode_heads(id: &DocId, bytes: &[u8]) -> Result<Vec<automerge::ChangeHash>> {
+    crate::store::disk::decode_heads(id, bytes)
+}

@@ -160,13 +160,13 @@ pub(super) fn load(conn: &Connection, id: &DocId, author: &Author, actor: &Actor
     Ok(doc)
 }
 
-pub(super) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     let mut sorted = heads.to_vec();
     sorted.sort();
     sorted.iter().flat_map(|h| h.0).collect()
 }
 
-pub(super) fn decode_heads(id: &DocId, bytes: &[u8]) -> Result<Vec<ChangeHash>> {
+pub(crate) fn decode_heads(id: &DocId, bytes: &[u8]) -> Result<Vec<ChangeHash>> {
     if !bytes.len().is_multiple_of(32) {
         return Err(Error::CorruptDocument {
             id: id.clone(),

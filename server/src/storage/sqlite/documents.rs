@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use automerge::ChangeHash;
+use outpost_core::sync::{decode_heads, encode_heads};
 use outpost_core::{DeviceId, DocId, PersonId, TeamId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -35,7 +35,7 @@ impl Documents for SqliteStorage {
             Ok(StoredDoc {
                 person: PersonId::new(person)?,
                 doc_type,
-                heads: decode_heads(&heads)?,
+                heads: decode_heads(doc, &heads)?,
                 snapshot,
             })
         })
@@ -107,35 +107,43 @@ impl Documents for SqliteStorage {
         let tx = conn.transaction()?;
         let head = log_head(&tx)?;
         let (scope, worker) = scope_sql(device);
-        let candidates: Vec<(String, String, i64)> = {
+        // Each document with entries after the cursor, with what decides how it is sent: how
+        // far its log was pruned, its snapshot's size, and since when the device holds it.
+        let candidates: Vec<Candidate> = {
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT doc_id, person_id, min(seq) AS first FROM log
-                 WHERE seq > ?3 AND person_id IN ({scope})
-                 GROUP BY doc_id ORDER BY first"
+                "SELECT l.doc_id, l.person_id, min(l.seq) AS first, d.pruned_through, length(d.snapshot), dd.since_seq
+                 FROM log l
+                 JOIN documents d ON d.doc_id = l.doc_id
+                 LEFT JOIN device_docs dd ON dd.device_id = ?4 AND dd.doc_id = l.doc_id
+                 WHERE l.seq > ?3 AND l.person_id IN ({scope})
+                 GROUP BY l.doc_id ORDER BY first"
             ))?;
-            let rows = stmt.query_map(params![device.team.as_str(), worker, cursor as i64], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
+            let rows = stmt.query_map(
+                params![device.team.as_str(), worker, cursor as i64, device.device.as_str()],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                },
+            )?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         let mut entries = Vec::new();
         let mut size = 0;
         let mut more = false;
         let mut last_first = cursor;
-        for (doc, person, first) in candidates {
+        for (doc, person, first, pruned, snapshot_len, held_since) in candidates {
             if size >= max_bytes {
                 more = true;
                 break;
             }
             let first = first as u64;
             last_first = first;
-            let held_since: Option<i64> = tx
-                .prepare_cached("SELECT since_seq FROM device_docs WHERE device_id = ?1 AND doc_id = ?2")?
-                .query_row(params![device.device.as_str(), doc], |row| row.get(0))
-                .optional()?;
-            let (pruned, snapshot_len): (i64, i64) = tx
-                .prepare_cached("SELECT pruned_through, length(snapshot) FROM documents WHERE doc_id = ?1")?
-                .query_row([doc.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
             let holds = held_since.is_some_and(|since| since as u64 <= cursor) && pruned as u64 <= cursor;
             let mut index = None;
             let bytes = if holds {
@@ -156,7 +164,7 @@ impl Documents for SqliteStorage {
                     .prepare_cached("SELECT snapshot, heads, index_rows FROM documents WHERE doc_id = ?1")?
                     .query_row([doc.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
                 if indexed && !rows.is_empty() {
-                    index = Some((decode_heads(&heads)?, rows));
+                    index = Some((decode_heads(&DocId::new(doc.as_str())?, &heads)?, rows));
                 }
                 bytes
             };
@@ -232,6 +240,10 @@ impl Documents for SqliteStorage {
         Ok(())
     }
 }
+
+/// A document to consider sending: id, person, first new log entry, pruned through, snapshot
+/// length, and since when the device holds it.
+type Candidate = (String, String, i64, i64, i64, Option<i64>);
 
 /// The people a device may hold, as SQL with `?1` the team and `?2` the worker.
 fn scope_sql(device: &Device) -> (&'static str, Option<&str>) {
@@ -349,24 +361,4 @@ fn mark_scope_change(tx: &Transaction<'_>, person: &str, except: Option<&str>) -
         params![person, except],
     )?;
     Ok(())
-}
-
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut sorted = heads.to_vec();
-    sorted.sort();
-    sorted.iter().flat_map(|h| h.0).collect()
-}
-
-fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
-    if !bytes.len().is_multiple_of(32) {
-        return Err(Error::Internal(format!("stored heads are {} bytes", bytes.len())));
-    }
-    Ok(bytes
-        .chunks_exact(32)
-        .map(|chunk| {
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(chunk);
-            ChangeHash(hash)
-        })
-        .collect())
 }
