@@ -226,12 +226,7 @@ impl Phone {
 
     /// Closes and reopens the store, as relaunching the app does (a fresh actor).
     pub fn relaunch(&mut self) {
-        let path = self.path.clone();
-        self.restore_from_copy_of(&path);
-    }
-
-    fn restore_from_copy_of(&mut self, path: &std::path::Path) {
-        let copy = path.with_extension("relaunch");
+        let copy = self.path.with_extension("relaunch");
         let _ = std::fs::remove_file(&copy);
         self.store().backup_to(&copy).unwrap();
         self.restore_from(&copy);
