@@ -55,6 +55,10 @@ pub enum Error {
     #[error("sync stopped at its deadline; it resumes next time")]
     DeadlineReached,
 
+    /// A fault in Outpost itself (a bug); the store on disk is intact.
+    #[error("internal error: {0}")]
+    Internal(String),
+
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
 

@@ -4,6 +4,7 @@
 //! its transport arrive with later work; they build on `Store::export_changes` and
 //! `Store::import_changes`.
 
+mod device;
 mod document;
 mod error;
 mod ids;
@@ -13,6 +14,9 @@ mod store;
 pub mod sync;
 
 pub use automerge::ChangeHash;
+pub use device::{
+    AutoSyncOptions, ChangeOrigin, Device, DeviceStatus, KEY_LEN, RecordChange, Subscription, SyncOutcome,
+};
 pub use document::Document;
 pub use error::{Error, Result};
 pub use ids::{Author, DeviceId, DocId, PersonId, TeamId, WorkerId};
@@ -32,5 +36,6 @@ pub use model::person::{
 pub use model::review::{Review, ReviewAction, ReviewState, ReviewStep};
 pub use model::visit::{Action, Helped, NewAction, NewVisit, Section, Setting, Visit, VisitEditor};
 pub use store::{
-    ActionRow, CaseloadRow, Imported, Saved, SearchHit, StorageStats, Store, SyncStatus, Verified, VisitRow, schema,
+    ActionRow, CaseloadRow, Enrolment, Imported, Saved, SearchHit, SectionText, Selection, Server, StorageStats, Store,
+    SyncStatus, Verified, VisitRow, parse_version, schema, version_string,
 };

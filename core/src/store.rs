@@ -4,6 +4,7 @@
 mod cache;
 pub(crate) mod chunks;
 pub(crate) mod disk;
+mod enrolment;
 mod index;
 mod merge;
 mod queries;
@@ -11,16 +12,19 @@ mod received;
 pub mod schema;
 pub mod shipped_index;
 mod sync_state;
+mod text_field;
 
 use std::path::Path;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 
+pub use enrolment::{Enrolment, Server};
 pub use merge::Imported;
 pub use queries::{ActionRow, CaseloadRow, SearchHit, StorageStats, VisitRow};
 pub use received::{Indexed, Verified};
 pub use sync_state::SyncStatus;
+pub use text_field::{SectionText, Selection, parse_version, version_string};
 
 use crate::error::{Error, Result};
 use crate::ids::{Author, DocId, PersonId};
@@ -306,14 +310,36 @@ impl Store {
     }
 
     fn edit(&mut self, id: &DocId, expected: DocType, f: impl FnOnce(&mut AutoCommit) -> Result<()>) -> Result<Saved> {
+        self.edit_at(id, expected, None, f)
+    }
+
+    /// Edits the document as it was at `at` (heads it has), when given: the change is then
+    /// concurrent with everything since, and merges with it as a colleague's edit would.
+    fn edit_at(
+        &mut self,
+        id: &DocId,
+        expected: DocType,
+        at: Option<&[ChangeHash]>,
+        f: impl FnOnce(&mut AutoCommit) -> Result<()>,
+    ) -> Result<Saved> {
         let mut doc = self.take_doc(id)?;
+        if let Some(at) = at {
+            doc.isolate(at);
+        }
         let checked = header::expect(&doc, id, expected).and_then(|_| f(&mut doc));
         if let Err(e) = checked {
             doc.rollback();
+            if at.is_some() {
+                doc.integrate();
+            }
             self.cache.put(id.clone(), doc);
             return Err(e);
         }
-        let Some(hash) = commit(&mut doc) else {
+        let hash = commit(&mut doc);
+        if at.is_some() {
+            doc.integrate();
+        }
+        let Some(hash) = hash else {
             // Nothing changed; nothing to save.
             let heads = doc.get_heads();
             self.cache.put(id.clone(), doc);

@@ -6,7 +6,7 @@ use rusqlite::{Connection, Transaction};
 use crate::error::{Error, Result};
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_documents, v2_index, v3_sync];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_documents, v2_index, v3_sync, v4_enrolment];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -144,6 +144,25 @@ fn v3_sync(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         -- Documents written from received bytes and shipped index rows, not yet loaded and
         -- checked here.
         CREATE TABLE unverified (doc_id TEXT PRIMARY KEY) STRICT;",
+    )
+}
+
+/// v4: the enrolment that makes this store a device: the server it syncs with, how it trusts
+/// it, who it writes as, and the credential. One row, written when the device enrols.
+fn v4_enrolment(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE enrolment (
+            only        INTEGER PRIMARY KEY CHECK (only = 1),
+            host        TEXT NOT NULL,
+            port        INTEGER NOT NULL,
+            ca_pem      BLOB,
+            pins        BLOB NOT NULL,
+            worker      TEXT NOT NULL,
+            device      TEXT NOT NULL,
+            team        TEXT NOT NULL,
+            credential  TEXT NOT NULL,
+            enrolled_at TEXT NOT NULL
+        ) STRICT;",
     )
 }
 

@@ -1,0 +1,332 @@
+//! `Outpost`, the one object an app holds: opening the store, enrolment, sync, observers and
+//! queries. Record edits are in `edits.rs`. Every method blocks the calling thread (each says on
+//! what), so an app calls them off its main thread.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use outpost_core as core;
+use outpost_core::{DocId, PersonId};
+
+use crate::error::{OutpostError, Result};
+use crate::records::{CaseloadEntry, Person, SearchHit, VisitSummary};
+
+#[derive(Debug, uniffi::Object)]
+pub struct Outpost {
+    pub(crate) device: core::Device,
+}
+
+/// The sync server and how to trust it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ServerConfig {
+    /// The name on the server's certificate.
+    pub host: String,
+    pub port: u16,
+    /// A private deployment's CA certificate (PEM). Without one, the phone's own certificate
+    /// store decides, as for any app.
+    pub ca_pem: Option<String>,
+    /// Optional pins: hex SHA-256 of the server key's SubjectPublicKeyInfo. When any are given,
+    /// the server's key must match one (after the usual certificate checks pass).
+    pub pins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Enrolment {
+    pub worker_id: String,
+    pub device_id: String,
+    pub team_id: String,
+    pub server_host: String,
+    pub server_port: u16,
+    pub enrolled_at: String,
+}
+
+impl From<core::Enrolment> for Enrolment {
+    fn from(e: core::Enrolment) -> Self {
+        Self {
+            worker_id: e.author.worker.to_string(),
+            device_id: e.author.device.to_string(),
+            team_id: e.team.to_string(),
+            server_host: e.server.host,
+            server_port: e.server.port,
+            enrolled_at: e.enrolled_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncStatus {
+    pub enrolled: bool,
+    /// Records with changes the server has not acknowledged.
+    pub pending_records: u64,
+    /// When a sync last completed (RFC 3339).
+    pub last_success: Option<String>,
+    /// Why the last sync failed, if it did.
+    pub last_error: Option<String>,
+    pub syncing: bool,
+    pub auto_sync: bool,
+    pub network_available: bool,
+}
+
+impl From<core::DeviceStatus> for SyncStatus {
+    fn from(s: core::DeviceStatus) -> Self {
+        Self {
+            enrolled: s.enrolled,
+            pending_records: s.sync.pending_docs as u64,
+            last_success: s.sync.last_success,
+            last_error: s.sync.last_error,
+            syncing: s.syncing,
+            auto_sync: s.auto_sync,
+            network_available: s.network_available,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncOutcome {
+    /// False when the deadline stopped the sync; the next sync resumes where it stopped.
+    pub complete: bool,
+    pub records_sent: u64,
+    pub records_received: u64,
+    /// Records the server refused (they stay pending here), with why.
+    pub refused: Vec<String>,
+    /// People removed from this device because they left its caseload.
+    pub people_dropped: u64,
+}
+
+impl From<core::SyncOutcome> for SyncOutcome {
+    fn from(o: core::SyncOutcome) -> Self {
+        Self {
+            complete: o.complete,
+            records_sent: o.progress.docs_pushed as u64,
+            records_received: o.progress.docs_received as u64,
+            refused: o
+                .progress
+                .refused
+                .into_iter()
+                .map(|(id, why)| format!("{id}: {why}"))
+                .collect(),
+            people_dropped: o.progress.dropped as u64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AutoSyncConfig {
+    /// Sync this often when nothing else prompts it.
+    pub every: Duration,
+    /// Sync this long after an edit.
+    pub after_edit: Duration,
+    /// Each sync stops at this deadline and resumes later.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChangeOrigin {
+    Local,
+    Sync,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RecordChange {
+    /// Each changed record's id once (a visit's review changes under `<visit id>.review`).
+    pub ids: Vec<String>,
+    pub origin: ChangeOrigin,
+}
+
+/// Told which records changed. Called on the thread that made the change (a sync runs on a
+/// background thread): post to the UI thread before touching views.
+#[uniffi::export(callback_interface)]
+pub trait RecordObserver: Send + Sync {
+    fn records_changed(&self, change: RecordChange);
+}
+
+/// Told when the sync status changes. Called on a background thread.
+#[uniffi::export(callback_interface)]
+pub trait SyncStatusObserver: Send + Sync {
+    fn sync_status_changed(&self, status: SyncStatus);
+}
+
+/// Keeps an observer registered. Closing (or dropping) it unregisters the observer.
+#[derive(Debug, uniffi::Object)]
+pub struct ObserverHandle {
+    subscription: Mutex<Option<core::Subscription>>,
+}
+
+#[uniffi::export]
+impl ObserverHandle {
+    /// Unregisters now rather than when the handle is collected.
+    pub fn cancel(&self) {
+        if let Ok(mut subscription) = self.subscription.lock() {
+            subscription.take();
+        }
+    }
+}
+
+impl ObserverHandle {
+    fn new(subscription: core::Subscription) -> Arc<Self> {
+        Arc::new(Self {
+            subscription: Mutex::new(Some(subscription)),
+        })
+    }
+}
+
+pub(crate) fn doc_id(field: &str, id: &str) -> Result<DocId> {
+    DocId::new(id).map_err(|e| match e {
+        core::Error::InvalidInput { reason, .. } => OutpostError::InvalidInput {
+            field: field.to_string(),
+            reason,
+        },
+        other => other.into(),
+    })
+}
+
+fn pin(hex: &str) -> Result<[u8; 32]> {
+    let bad = || OutpostError::InvalidInput {
+        field: "pin".into(),
+        reason: format!("{hex:?} is not 64 hex digits (a SHA-256)"),
+    };
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+#[uniffi::export]
+impl Outpost {
+    /// Opens (creating or upgrading) the store at `path`. `key` is the store's raw 256-bit key
+    /// (32 bytes, from the platform keystore); it is checked now and used once the store is
+    /// encrypted. Blocks on disk.
+    #[uniffi::constructor]
+    pub fn open(path: String, key: Option<Vec<u8>>) -> Result<Arc<Self>> {
+        let device = core::Device::open(path, key.as_deref())?;
+        Ok(Arc::new(Self { device }))
+    }
+
+    /// This device's enrolment, or nothing before it enrols. Does not block.
+    pub fn enrolment(&self) -> Option<Enrolment> {
+        self.device.enrolment().map(Enrolment::from)
+    }
+
+    /// Enrols this device with a one-time code from the team's administrator. Blocks on the
+    /// network.
+    pub fn enrol(&self, server: ServerConfig, code: String, device_label: String) -> Result<Enrolment> {
+        let pins = server.pins.iter().map(|p| pin(p)).collect::<Result<_>>()?;
+        let server = core::Server {
+            host: server.host,
+            port: server.port,
+            ca_pem: server.ca_pem.map(String::into_bytes),
+            pins,
+        };
+        Ok(self.device.enrol(server, &code, &device_label)?.into())
+    }
+
+    /// Syncs now, stopping cleanly after `deadline` (an iOS background task gets about 30 s);
+    /// what was exchanged is kept and the next sync resumes. Blocks on the network and disk.
+    pub fn sync_now(&self, deadline: Duration) -> Result<SyncOutcome> {
+        Ok(self.device.sync_now(deadline)?.into())
+    }
+
+    /// Syncs in the background: soon after edits, at an interval, and when the network returns.
+    /// Does not block.
+    pub fn start_auto_sync(&self, config: AutoSyncConfig) -> Result<()> {
+        let options = core::AutoSyncOptions {
+            every: config.every,
+            after_edit: config.after_edit,
+            deadline: config.deadline,
+            ..core::AutoSyncOptions::default()
+        };
+        Ok(self.device.start_auto_sync(options)?)
+    }
+
+    /// Stops automatic sync; blocks until a sync in progress reaches its deadline or ends.
+    pub fn stop_auto_sync(&self) -> Result<()> {
+        Ok(self.device.stop_auto_sync()?)
+    }
+
+    /// Passes on the platform's connectivity (Android's NetworkCallback, iOS's NWPathMonitor).
+    /// Does not block.
+    pub fn set_network_available(&self, available: bool) -> Result<()> {
+        Ok(self.device.set_network_available(available)?)
+    }
+
+    /// Blocks on disk (briefly).
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        Ok(self.device.status()?.into())
+    }
+
+    /// Ids of records with changes not yet acknowledged by the server. Blocks on disk.
+    pub fn pending_sync(&self) -> Result<Vec<String>> {
+        Ok(self.device.pending()?.iter().map(ToString::to_string).collect())
+    }
+
+    /// Registers an observer of record changes, local and received. Does not block.
+    pub fn observe_records(&self, observer: Box<dyn RecordObserver>) -> Arc<ObserverHandle> {
+        ObserverHandle::new(self.device.observe_records(move |change| {
+            observer.records_changed(RecordChange {
+                ids: change.ids.iter().map(ToString::to_string).collect(),
+                origin: match change.origin {
+                    core::ChangeOrigin::Local => ChangeOrigin::Local,
+                    core::ChangeOrigin::Sync => ChangeOrigin::Sync,
+                },
+            })
+        }))
+    }
+
+    /// Registers an observer of the sync status. Does not block.
+    pub fn observe_sync_status(&self, observer: Box<dyn SyncStatusObserver>) -> Arc<ObserverHandle> {
+        ObserverHandle::new(
+            self.device
+                .observe_status(move |status| observer.sync_status_changed(status.clone().into())),
+        )
+    }
+
+    // ---- queries: each reads the index, not the documents; blocks on disk ---------------------
+
+    /// The people allocated to the enrolled worker.
+    pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
+        let worker = self.worker()?;
+        Ok(each(self.device.read(|s| s.caseload(&worker))?))
+    }
+
+    /// Everyone the enrolled worker's team holds on this device.
+    pub fn team_caseload(&self) -> Result<Vec<CaseloadEntry>> {
+        let team = self.enrolled()?.team;
+        Ok(each(self.device.read(|s| s.team_caseload(&team))?))
+    }
+
+    pub fn person(&self, person_id: String) -> Result<Person> {
+        let id = doc_id("person id", &person_id)?;
+        Ok(self.device.read(|s| s.person(&id))?.into())
+    }
+
+    /// A person's visits, newest first.
+    pub fn visits_for_person(&self, person_id: String) -> Result<Vec<VisitSummary>> {
+        let id: PersonId = doc_id("person id", &person_id)?;
+        Ok(each(self.device.read(|s| s.visits_for_person(&id))?))
+    }
+
+    /// Full-text search over visit notes.
+    pub fn search(&self, query: String, limit: u32) -> Result<Vec<SearchHit>> {
+        Ok(each(self.device.read(|s| s.search(&query, limit as usize))?))
+    }
+}
+
+impl Outpost {
+    pub(crate) fn enrolled(&self) -> Result<core::Enrolment> {
+        self.device.enrolment().ok_or_else(|| OutpostError::NotAuthorised {
+            reason: "this device is not enrolled yet".into(),
+        })
+    }
+
+    pub(crate) fn worker(&self) -> Result<core::WorkerId> {
+        Ok(self.enrolled()?.author.worker)
+    }
+}
+
+fn each<A, B: From<A>>(items: Vec<A>) -> Vec<B> {
+    items.into_iter().map(B::from).collect()
+}

@@ -1,0 +1,371 @@
+//! The façade an app drives: one device's store, its enrolment, its link to the server, the
+//! observers the UI registers, and automatic sync. Every call blocks the calling thread (on disk,
+//! and for `enrol` and `sync_now` on the network), so an app calls it off its main thread; the
+//! bindings are a thin layer over this type.
+
+mod auto_sync;
+mod observers;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::ids::{Author, DeviceId, TeamId, WorkerId};
+use crate::net::{Client, ClientConfig, SyncOptions};
+use crate::store::{Enrolment, Server, Store, SyncStatus};
+use crate::sync::Progress;
+use auto_sync::AutoSync;
+pub use auto_sync::AutoSyncOptions;
+use observers::Observers;
+pub use observers::{ChangeOrigin, RecordChange, Subscription};
+
+/// Length of the store key: 256 bits.
+pub const KEY_LEN: usize = 32;
+
+/// How much received-document verification one sync does after the exchange, per batch.
+const VERIFY_BATCH: usize = 256;
+
+/// Where this device stands, for a status line in the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceStatus {
+    pub enrolled: bool,
+    pub sync: SyncStatus,
+    /// A sync is running now.
+    pub syncing: bool,
+    pub auto_sync: bool,
+    /// What the app last said about the network (assumed up until it says otherwise).
+    pub network_available: bool,
+}
+
+/// What one `sync_now` achieved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncOutcome {
+    /// False when the deadline stopped the sync: what was exchanged is kept, and the next sync
+    /// carries on from there.
+    pub complete: bool,
+    pub progress: Progress,
+    /// Received documents checked after the exchange.
+    pub verified: usize,
+}
+
+/// One enrolled (or not yet enrolled) device. Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Device {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    link: RwLock<Option<Link>>,
+    observers: Observers,
+    auto: Mutex<Option<AutoSync>>,
+    network_available: AtomicBool,
+    syncing: AtomicBool,
+}
+
+/// What enrolment gives: a store that writes as the enrolled worker, and a client for the server.
+#[derive(Debug, Clone)]
+struct Link {
+    enrolment: Enrolment,
+    store: Arc<Mutex<Store>>,
+    /// One client for the device's life, so reconnects resume TLS sessions.
+    client: Arc<Mutex<Client>>,
+}
+
+impl Device {
+    /// Opens (creating or upgrading) the device's store at `path`.
+    ///
+    /// `key` is the 256-bit key the store is to be encrypted with; it is checked here, and the
+    /// encryption work will honour it.
+    pub fn open(path: impl AsRef<Path>, key: Option<&[u8]>) -> Result<Self> {
+        if let Some(key) = key
+            && key.len() != KEY_LEN
+        {
+            return Err(Error::invalid(
+                "key",
+                format!("must be {KEY_LEN} bytes (256 bits), got {}", key.len()),
+            ));
+        }
+        let path = path.as_ref().to_path_buf();
+        let link = match Enrolment::load(&path)? {
+            Some(enrolment) => Some(Link::open(&path, enrolment)?),
+            None => None,
+        };
+        // Driven by whichever thread calls `enrol` or `sync_now`; no threads of its own.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Network(format!("could not start the network runtime: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                runtime,
+                link: RwLock::new(link),
+                observers: Observers::default(),
+                auto: Mutex::new(None),
+                network_available: AtomicBool::new(true),
+                syncing: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The enrolment, if this device has one.
+    pub fn enrolment(&self) -> Option<Enrolment> {
+        self.inner.link_now().map(|link| link.enrolment)
+    }
+
+    /// Exchanges a one-time enrolment code for this device's identity and credential, and keeps
+    /// them in the store. Blocks on the network.
+    pub fn enrol(&self, server: Server, code: &str, label: &str) -> Result<Enrolment> {
+        if let Some(existing) = self.enrolment() {
+            return Err(Error::invalid(
+                "enrolment code",
+                format!("this device is already enrolled as {}", existing.author),
+            ));
+        }
+        let mut client = Client::new(client_config(&server, None))?;
+        let answer = self.inner.runtime.block_on(client.enrol(code, label))?;
+        let enrolment = Enrolment {
+            server,
+            author: Author::new(WorkerId::new(answer.worker)?, DeviceId::new(answer.device)?),
+            team: TeamId::new(answer.team)?,
+            credential: answer.credential,
+            enrolled_at: chrono::Utc::now().to_rfc3339(),
+        };
+        enrolment.save(&self.inner.path)?;
+        let link = Link::open(&self.inner.path, enrolment.clone())?;
+        *self.inner.link.write().map_err(|_| poisoned())? = Some(link);
+        self.inner.notify_status();
+        Ok(enrolment)
+    }
+
+    /// Runs `f` on the store (reads and queries). Blocks on disk.
+    pub fn read<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let link = self.inner.link()?;
+        let mut store = lock(&link.store)?;
+        f(&mut store)
+    }
+
+    /// Runs `f` on the store to change it; when it returns the change is on disk. Observers
+    /// hear which records changed, and automatic sync is told there is something to send.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let link = self.inner.link()?;
+        let (value, changed) = {
+            let mut store = lock(&link.store)?;
+            let before = store.revision()?;
+            let value = f(&mut store)?;
+            (value, store.changed_since(before)?)
+        };
+        if !changed.is_empty() {
+            self.inner
+                .observers
+                .records_changed(&RecordChange::new(changed, ChangeOrigin::Local));
+            self.inner.notify_status();
+            if let Some(auto) = lock(&self.inner.auto)?.as_ref() {
+                auto.edited();
+            }
+        }
+        Ok(value)
+    }
+
+    /// Syncs with the server now, stopping cleanly after `deadline` (an iOS background task has
+    /// about 30 s): what was exchanged is kept and the next sync resumes. Then checks received
+    /// documents while time remains. Blocks on the network and disk.
+    pub fn sync_now(&self, deadline: Duration) -> Result<SyncOutcome> {
+        self.inner.sync_now(deadline)
+    }
+
+    pub fn status(&self) -> Result<DeviceStatus> {
+        self.inner.status()
+    }
+
+    /// Documents with changes the server has not acknowledged yet. Blocks on disk.
+    pub fn pending(&self) -> Result<Vec<crate::ids::DocId>> {
+        let link = self.inner.link()?;
+        let pending = lock(&link.store)?.pending_docs(&peer(&link.enrolment.server))?;
+        Ok(pending.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Calls `f` after each change to records, local or received; stops when the returned
+    /// subscription is dropped. `f` runs on the thread that made the change.
+    pub fn observe_records(&self, f: impl Fn(&RecordChange) + Send + Sync + 'static) -> Subscription {
+        self.inner.observers.add_records(Arc::new(f))
+    }
+
+    /// Calls `f` whenever the sync status changes (a sync starts or ends, an edit waits to be
+    /// sent); stops when the returned subscription is dropped.
+    pub fn observe_status(&self, f: impl Fn(&DeviceStatus) + Send + Sync + 'static) -> Subscription {
+        self.inner.observers.add_status(Arc::new(f))
+    }
+
+    /// Starts syncing in the background: soon after each edit, every `options.every`, and as
+    /// soon as the network comes back. Replaces any automatic sync already running.
+    pub fn start_auto_sync(&self, options: AutoSyncOptions) -> Result<()> {
+        self.inner.link()?;
+        let auto = AutoSync::start(Arc::downgrade(&self.inner), options)?;
+        let old = lock(&self.inner.auto)?.replace(auto);
+        drop(old);
+        self.inner.notify_status();
+        Ok(())
+    }
+
+    /// Stops automatic sync, waiting for a sync in progress to reach its next safe point.
+    pub fn stop_auto_sync(&self) -> Result<()> {
+        let old = lock(&self.inner.auto)?.take();
+        drop(old);
+        self.inner.notify_status();
+        Ok(())
+    }
+
+    /// Tells the device whether the platform reports a usable network. Automatic sync waits
+    /// while it is down and syncs as soon as it comes back.
+    pub fn set_network_available(&self, available: bool) -> Result<()> {
+        let was = self.inner.network_available.swap(available, Ordering::SeqCst);
+        if available
+            && !was
+            && let Some(auto) = lock(&self.inner.auto)?.as_ref()
+        {
+            auto.wake_now();
+        }
+        self.inner.notify_status();
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn link_now(&self) -> Option<Link> {
+        self.link.read().ok().and_then(|link| link.clone())
+    }
+
+    fn link(&self) -> Result<Link> {
+        self.link_now()
+            .ok_or_else(|| Error::Unauthenticated("this device is not enrolled yet".into()))
+    }
+
+    fn status(&self) -> Result<DeviceStatus> {
+        let link = self.link_now();
+        let sync = match &link {
+            Some(link) => lock(&link.store)?.sync_status(&peer(&link.enrolment.server))?,
+            None => SyncStatus::default(),
+        };
+        Ok(DeviceStatus {
+            enrolled: link.is_some(),
+            sync,
+            syncing: self.syncing.load(Ordering::SeqCst),
+            auto_sync: self.auto.lock().map(|a| a.is_some()).unwrap_or(false),
+            network_available: self.network_available.load(Ordering::SeqCst),
+        })
+    }
+
+    fn notify_status(&self) {
+        if !self.observers.has_status_observers() {
+            return;
+        }
+        match self.status() {
+            Ok(status) => self.observers.status_changed(&status),
+            Err(e) => tracing::warn!(error = %e, "sync status could not be read for observers"),
+        }
+    }
+
+    fn sync_now(&self, deadline: Duration) -> Result<SyncOutcome> {
+        let link = self.link()?;
+        let until = tokio::time::Instant::now() + deadline;
+        // One sync at a time: a second caller waits, then finds little left to do.
+        let mut client = lock(&link.client)?;
+        let before = lock(&link.store)?.revision()?;
+        self.syncing.store(true, Ordering::SeqCst);
+        self.notify_status();
+
+        let progress = Arc::new(Mutex::new(Progress::default()));
+        let seen = Arc::clone(&progress);
+        let options = SyncOptions {
+            deadline: Some(until),
+            on_progress: Some(Arc::new(move |p: &Progress| {
+                if let Ok(mut seen) = seen.lock() {
+                    *seen = p.clone();
+                }
+            })),
+            ..SyncOptions::default()
+        };
+        let result = self.runtime.block_on(client.sync(Arc::clone(&link.store), options));
+        drop(client);
+        let verified = match &result {
+            Ok(_) => verify_until(&link.store, until),
+            Err(_) => Ok(0),
+        };
+
+        let changed = lock(&link.store).and_then(|s| s.changed_since(before));
+        self.syncing.store(false, Ordering::SeqCst);
+        match changed {
+            Ok(changed) if !changed.is_empty() => self
+                .observers
+                .records_changed(&RecordChange::new(changed, ChangeOrigin::Sync)),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "changed records could not be listed for observers"),
+        }
+        self.notify_status();
+
+        let (complete, progress) = match result {
+            Ok(report) => (true, report.progress),
+            Err(Error::DeadlineReached) => (false, lock(&progress)?.clone()),
+            Err(e) => return Err(e),
+        };
+        Ok(SyncOutcome {
+            complete,
+            progress,
+            verified: verified?,
+        })
+    }
+}
+
+impl Link {
+    fn open(path: &Path, enrolment: Enrolment) -> Result<Self> {
+        let store = Store::open(path, enrolment.author.clone())?;
+        let client = Client::new(client_config(&enrolment.server, Some(enrolment.credential.clone())))?;
+        Ok(Self {
+            enrolment,
+            store: Arc::new(Mutex::new(store)),
+            client: Arc::new(Mutex::new(client)),
+        })
+    }
+}
+
+/// Checks received documents in batches until none wait or the deadline passes.
+fn verify_until(store: &Mutex<Store>, until: tokio::time::Instant) -> Result<usize> {
+    let mut verified = 0;
+    while tokio::time::Instant::now() < until {
+        let batch = lock(store)?.verify_received(VERIFY_BATCH)?;
+        verified += batch.verified;
+        if batch.remaining == 0 {
+            break;
+        }
+    }
+    Ok(verified)
+}
+
+fn client_config(server: &Server, credential: Option<String>) -> ClientConfig {
+    let mut config = ClientConfig::new(server.host.clone(), server.port);
+    config.ca_pem = server.ca_pem.clone();
+    config.credential = credential;
+    config
+}
+
+/// The name the client keeps sync state under (`Client::peer`), without locking the client,
+/// which a sync holds.
+fn peer(server: &Server) -> String {
+    format!("{}:{}", server.host, server.port)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
+    mutex.lock().map_err(|_| poisoned())
+}
+
+/// A lock is poisoned only if a thread panicked while holding it; the data may be half-changed
+/// in memory (never on disk: SQLite rolls back), so refuse rather than guess.
+fn poisoned() -> Error {
+    Error::Internal("the store was left unusable by an earlier failure; reopen it".into())
+}
