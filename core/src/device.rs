@@ -350,6 +350,7 @@ fn verify_until(store: &Mutex<Store>, until: tokio::time::Instant) -> Result<usi
 fn client_config(server: &Server, credential: Option<String>) -> ClientConfig {
     let mut config = ClientConfig::new(server.host.clone(), server.port);
     config.ca_pem = server.ca_pem.clone();
+    config.pins = server.pins.clone();
     config.credential = credential;
     config
 }

@@ -27,6 +27,7 @@ use crate::sync::Progress;
 use crate::sync::wire::{self, EnrolRequest, EnrolResponse};
 use http::{Body, Connection};
 use retry::Limits;
+pub use tls::spki_sha256;
 
 /// Where the server is and how to trust and address it.
 #[derive(Clone)]
@@ -34,9 +35,13 @@ pub struct ClientConfig {
     /// The server's name, checked against its certificate and sent as the Host header.
     pub host: String,
     pub port: u16,
-    /// PEM certificates of the authority that signed the server's certificate. Without one no
-    /// server is trusted: public web roots are not shipped yet.
+    /// PEM certificates of the authority that signed the server's certificate (a private
+    /// deployment's CA): only these are trusted. Without one the platform's certificate store is
+    /// trusted; on Android that needs the app to initialise the platform verifier first.
     pub ca_pem: Option<Vec<u8>>,
+    /// SHA-256 of the server's SubjectPublicKeyInfo (see `spki_sha256`). When not empty, a
+    /// server whose certificate verifies must also present one of these keys.
+    pub pins: Vec<[u8; 32]>,
     /// The device credential from enrolment, if the device is enrolled.
     pub credential: Option<String>,
     /// How long one step (connecting, sending, the next chunk of an answer) may go without
@@ -53,6 +58,7 @@ impl ClientConfig {
             host: host.into(),
             port,
             ca_pem: None,
+            pins: Vec::new(),
             credential: None,
             io_timeout: Duration::from_secs(30),
             connect_to: None,
@@ -69,6 +75,7 @@ impl fmt::Debug for ClientConfig {
                 "ca_pem",
                 &self.ca_pem.as_ref().map(|pem| format!("{} bytes", pem.len())),
             )
+            .field("pins", &self.pins.len())
             .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
             .field("io_timeout", &self.io_timeout)
             .field("connect_to", &self.connect_to)
@@ -198,7 +205,7 @@ impl Client {
     pub fn new(config: ClientConfig) -> Result<Self> {
         let server_name = ServerName::try_from(config.host.clone())
             .map_err(|e| Error::invalid("server host", format!("{:?}: {e}", config.host)))?;
-        let tls = tls::client_config(config.ca_pem.as_deref())?;
+        let tls = tls::client_config(config.ca_pem.as_deref(), &config.pins)?;
         Ok(Self {
             config,
             server_name,
