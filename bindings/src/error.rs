@@ -26,7 +26,12 @@ pub enum OutpostError {
 
 impl From<Core> for OutpostError {
     fn from(error: Core) -> Self {
-        let reason = error.to_string();
+        // The kind says what the variant's prefix said; keep only the detail.
+        let reason = match &error {
+            Core::Network(detail) | Core::Unauthenticated(detail) | Core::Internal(detail) => detail.clone(),
+            Core::Storage(e) => e.to_string(),
+            _ => error.to_string(),
+        };
         match error {
             Core::InvalidInput { field, reason } => Self::InvalidInput { field, reason },
             Core::NotFound(id) => Self::NotFound { what: id.to_string() },

@@ -7,6 +7,8 @@
 //! A panic inside Rust never crosses the FFI: uniffi catches it and the app receives an
 //! exception (`InternalException` in Kotlin), which `force_panic_for_test` lets tests prove.
 
+#[cfg(target_os = "android")]
+mod android;
 mod edits;
 mod error;
 mod outpost;

@@ -24,9 +24,11 @@ pub struct ServerConfig {
     pub port: u16,
     /// A private deployment's CA certificate (PEM). Without one, the phone's own certificate
     /// store decides, as for any app.
+    #[uniffi(default)]
     pub ca_pem: Option<String>,
     /// Optional pins: hex SHA-256 of the server key's SubjectPublicKeyInfo. When any are given,
     /// the server's key must match one (after the usual certificate checks pass).
+    #[uniffi(default)]
     pub pins: Vec<String>,
 }
 
@@ -185,7 +187,7 @@ fn pin(hex: &str) -> Result<[u8; 32]> {
         field: "pin".into(),
         reason: format!("{hex:?} is not 64 hex digits (a SHA-256)"),
     };
-    if hex.len() != 64 || !hex.is_ascii() {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     let mut out = [0u8; 32];

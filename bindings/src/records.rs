@@ -151,12 +151,17 @@ pub(crate) fn instant(at: SystemTime) -> DateTime<Utc> {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct NewPerson {
     pub name: String,
+    #[uniffi(default)]
     pub preferred_name: Option<String>,
     /// `YYYY-MM-DD`.
+    #[uniffi(default)]
     pub date_of_birth: Option<String>,
+    #[uniffi(default)]
     pub nhs_number: Option<String>,
+    #[uniffi(default)]
     pub address: Option<String>,
     /// Workers the person is allocated to; empty means the enrolled worker.
+    #[uniffi(default)]
     pub allocated_workers: Vec<String>,
     pub risk: RiskTier,
 }
@@ -256,6 +261,7 @@ pub struct NewAction {
     pub what: String,
     pub who: String,
     /// `YYYY-MM-DD`.
+    #[uniffi(default)]
     pub due: Option<String>,
 }
 
@@ -498,13 +504,21 @@ impl From<&core::Template> for Template {
 /// Values to record; only those given are written.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Vitals {
+    #[uniffi(default)]
     pub respiration_rate: Option<i64>,
+    #[uniffi(default)]
     pub oxygen_saturation: Option<i64>,
+    #[uniffi(default)]
     pub spo2_scale: Option<SpO2Scale>,
+    #[uniffi(default)]
     pub supplemental_oxygen: Option<bool>,
+    #[uniffi(default)]
     pub systolic_blood_pressure: Option<i64>,
+    #[uniffi(default)]
     pub pulse: Option<i64>,
+    #[uniffi(default)]
     pub consciousness: Option<Consciousness>,
+    #[uniffi(default)]
     pub temperature: Option<f64>,
 }
 

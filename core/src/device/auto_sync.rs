@@ -113,6 +113,12 @@ fn run(device: &Weak<Inner>, control: &(Mutex<Control>, Condvar), options: AutoS
         if !wait_until_due(control) {
             return;
         }
+        // Due again after the steady interval unless something (an edit, the network coming
+        // back) asks for sooner while this round runs.
+        match control.0.lock() {
+            Ok(mut c) => c.next = Instant::now() + options.every,
+            Err(_) => return,
+        }
         let Some(device) = device.upgrade() else { return };
         let next = if !device.network_available.load(std::sync::atomic::Ordering::SeqCst) {
             // Waits for `set_network_available(true)`, which wakes this thread.
@@ -136,7 +142,7 @@ fn run(device: &Weak<Inner>, control: &(Mutex<Control>, Condvar), options: AutoS
         drop(device);
         let (lock, _) = control;
         match lock.lock() {
-            Ok(mut c) => c.next = c.next.max(Instant::now() + next),
+            Ok(mut c) => c.next = c.next.min(Instant::now() + next),
             Err(_) => return,
         }
     }
