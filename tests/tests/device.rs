@@ -1,0 +1,134 @@
+//! The device façade against the real server over TLS: enrolment kept across a relaunch, and a
+//! sync stopped by its deadline that loses nothing and resumes.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+use outpost_core::{Device, Error, NewPerson, NewVisit, RiskTier, Server, Setting, TeamId, WorkerId};
+use outpost_server::auth;
+use outpost_server::storage::{Accounts, Role, ScopePolicy};
+use outpost_tests::world::{Served, World};
+
+struct Rig {
+    world: World,
+    served: Served,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn rig() -> Rig {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let world = World::new();
+    let team = world.team("t1", ScopePolicy::Team);
+    world.worker("w1", &team, Role::Worker);
+    world.worker("w2", &team, Role::Worker);
+    let served = runtime.block_on(async { world.serve() });
+    Rig {
+        world,
+        served,
+        _runtime: runtime,
+    }
+}
+
+impl Rig {
+    fn code(&self, worker: &str) -> String {
+        let code = auth::new_enrolment_code();
+        self.world
+            .storage
+            .add_enrolment_code(
+                &WorkerId::new(worker).unwrap(),
+                &auth::hash_enrolment_code(&code),
+                i64::MAX,
+            )
+            .unwrap();
+        code
+    }
+
+    fn server(&self) -> Server {
+        Server {
+            host: "127.0.0.1".into(),
+            port: self.served.addr.port(),
+            ca_pem: Some(self.served.ca_pem.clone()),
+            pins: Vec::new(),
+        }
+    }
+
+    fn enrolled(&self, worker: &str, file: &str) -> Device {
+        let device = Device::open(self.world.dir.path().join(file), None).unwrap();
+        device.enrol(self.server(), &self.code(worker), file).unwrap();
+        device
+    }
+}
+
+fn person_and_visit(device: &Device) -> outpost_core::DocId {
+    device
+        .write(|s| {
+            let person = s.create_person(&NewPerson {
+                name: "Iris Kemp".into(),
+                preferred_name: None,
+                date_of_birth: None,
+                nhs_number: None,
+                address: None,
+                team: TeamId::new("t1")?,
+                allocated_workers: vec![WorkerId::new("w1")?],
+                risk: RiskTier::Low,
+            })?;
+            s.create_visit(&NewVisit {
+                person,
+                worker: WorkerId::new("w1")?,
+                at: Utc::now(),
+                setting: Setting::HomeVisit,
+            })
+        })
+        .unwrap()
+}
+
+#[test]
+fn an_enrolment_survives_a_relaunch_and_is_not_repeated() {
+    let rig = rig();
+    let path = rig.world.dir.path().join("a.sqlite3");
+    let device = Device::open(&path, None).unwrap();
+    assert!(device.enrolment().is_none());
+    assert!(matches!(device.read(|s| s.revision()), Err(Error::Unauthenticated(_))));
+    let enrolled = device.enrol(rig.server(), &rig.code("w1"), "ann's phone").unwrap();
+    assert_eq!(enrolled.author.worker.as_str(), "w1");
+    drop(device);
+
+    let relaunched = Device::open(&path, None).unwrap();
+    assert_eq!(relaunched.enrolment(), Some(enrolled.clone()));
+    let err = relaunched.enrol(rig.server(), &rig.code("w1"), "again").unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "enrolment code"),
+        "{err}"
+    );
+    // The relaunched device syncs with what it stored: its credential and the server's CA.
+    assert!(relaunched.sync_now(Duration::from_secs(30)).unwrap().complete);
+}
+
+#[test]
+fn a_sync_stopped_at_its_deadline_keeps_everything_and_the_next_one_resumes() {
+    let rig = rig();
+    let a = rig.enrolled("w1", "a.sqlite3");
+    let b = rig.enrolled("w2", "b.sqlite3");
+    let visit = person_and_visit(&a);
+    let pending = a.pending().unwrap();
+    assert_eq!(pending.len(), 3, "person, visit and review wait: {pending:?}");
+
+    let stopped = a.sync_now(Duration::ZERO).unwrap();
+    assert!(!stopped.complete);
+    assert_eq!(a.pending().unwrap(), pending, "nothing is lost or marked sent");
+
+    let finished = a.sync_now(Duration::from_secs(30)).unwrap();
+    assert!(finished.complete);
+    assert_eq!(finished.progress.docs_pushed, 3);
+    assert!(a.pending().unwrap().is_empty());
+    let status = a.status().unwrap();
+    assert!(status.sync.last_success.is_some() && !status.syncing);
+
+    assert!(b.sync_now(Duration::from_secs(30)).unwrap().complete);
+    assert_eq!(b.read(|s| s.visit(&visit)).unwrap().id, visit);
+}
