@@ -250,6 +250,7 @@ impl Outpost {
     }
 
     /// Passes on the platform's connectivity (Android's NetworkCallback, iOS's NWPathMonitor).
+    /// Automatic sync waits while it is down; `sync_now`, asked for explicitly, still tries.
     /// Does not block.
     pub fn set_network_available(&self, available: bool) -> Result<()> {
         Ok(self.device.set_network_available(available)?)

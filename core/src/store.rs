@@ -356,6 +356,9 @@ impl Store {
             })?
             .raw_bytes()
             .to_vec();
+        if at.is_some() {
+            self.own_isolated_actor(&mut doc, &hash)?;
+        }
         let revision = self.persist(id, &mut doc, &[change], true)?;
         let heads = doc.get_heads();
         self.cache.put(id.clone(), doc);
@@ -364,6 +367,22 @@ impl Store {
             let _ = self.compact(id);
         }
         Ok(Saved { heads, revision })
+    }
+
+    /// A change made at older heads than this device's own latest change to the document is
+    /// written by an actor Automerge derives from ours (one actor's changes must form a chain);
+    /// it is this device's too, so sync registers it with the server like the session actor.
+    fn own_isolated_actor(&self, doc: &mut AutoCommit, hash: &ChangeHash) -> Result<()> {
+        let Some(change) = doc.get_change_by_hash(hash) else {
+            return Ok(());
+        };
+        if *change.actor_id() != self.actor {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO own_actors (actor, created_at) VALUES (?1, ?2)",
+                rusqlite::params![change.actor_id().to_bytes(), chrono::Utc::now().to_rfc3339()],
+            )?;
+        }
+        Ok(())
     }
 
     /// Appends changes, records the new heads and revision, and reindexes, in one transaction.

@@ -64,12 +64,21 @@ fn a_caret_and_a_selection_stay_by_their_words_when_a_colleagues_edit_arrives() 
     let (now, mapped) = a.store.map_selection(&visit, S, &shown.version, caret).unwrap();
     assert_eq!(now.text, "🍵 LikeS gardening daily");
     let inserted_before = "🍵 ".encode_utf16().count();
-    assert_eq!(mapped, Selection { start: 5 + inserted_before, end: 5 + inserted_before });
+    assert_eq!(
+        mapped,
+        Selection {
+            start: 5 + inserted_before,
+            end: 5 + inserted_before
+        }
+    );
 
     let word = Selection { start: 6, end: 15 }; // "gardening"
     let (now, mapped) = a.store.map_selection(&visit, S, &shown.version, word).unwrap();
     let utf16: Vec<u16> = now.text.encode_utf16().collect();
-    assert_eq!(String::from_utf16(&utf16[mapped.start..mapped.end]).unwrap(), "gardening");
+    assert_eq!(
+        String::from_utf16(&utf16[mapped.start..mapped.end]).unwrap(),
+        "gardening"
+    );
 }
 
 #[test]
@@ -111,19 +120,28 @@ fn a_field_text_that_was_never_the_section_is_refused_and_nothing_changes() {
         .store
         .edit_section_text(&visit, S, &shown.version, "Something else", "Something else!")
         .unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "old text"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "old text"),
+        "{err}"
+    );
 
     let unknown = vec![outpost_core::ChangeHash([3; 32])];
     let err = a
         .store
         .map_selection(&visit, S, &unknown, Selection { start: 0, end: 0 })
         .unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "version"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "version"),
+        "{err}"
+    );
 
     let err = a
         .store
         .map_selection(&visit, S, &shown.version, Selection { start: 99, end: 99 })
         .unwrap_err();
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "selection start"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "selection start"),
+        "{err}"
+    );
     assert_eq!(a.store.section_text(&visit, S).unwrap(), shown);
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use outpost_core::{Device, Error, NewPerson, NewVisit, RiskTier, Server, Setting, TeamId, WorkerId};
+use outpost_core::{Device, Error, NewPerson, NewVisit, RiskTier, Section, Server, Setting, TeamId, WorkerId};
 use outpost_server::auth;
 use outpost_server::storage::{Accounts, Role, ScopePolicy};
 use outpost_tests::world::{Served, World};
@@ -131,4 +131,42 @@ fn a_sync_stopped_at_its_deadline_keeps_everything_and_the_next_one_resumes() {
 
     assert!(b.sync_now(Duration::from_secs(30)).unwrap().complete);
     assert_eq!(b.read(|s| s.visit(&visit)).unwrap().id, visit);
+}
+
+#[test]
+fn typing_into_a_field_read_before_this_devices_own_later_edit_still_syncs() {
+    let rig = rig();
+    let a = rig.enrolled("w1", "a.sqlite3");
+    let b = rig.enrolled("w2", "b.sqlite3");
+    let visit = person_and_visit(&a);
+    // A form shows two sections, each read once; the worker types into one, then the other.
+    let (goals, strengths) = a
+        .read(|s| {
+            Ok((
+                s.section_text(&visit, Section::Goals)?,
+                s.section_text(&visit, Section::Strengths)?,
+            ))
+        })
+        .unwrap();
+    a.write(|s| s.edit_section_text(&visit, Section::Goals, &goals.version, "", "Walk to the shop"))
+        .unwrap();
+    // This edit is made at a version older than the device's own last change.
+    a.write(|s| {
+        s.edit_section_text(
+            &visit,
+            Section::Strengths,
+            &strengths.version,
+            "",
+            "Knows her neighbours",
+        )
+    })
+    .unwrap();
+
+    let outcome = a.sync_now(Duration::from_secs(30)).unwrap();
+    assert!(outcome.progress.refused.is_empty(), "{:?}", outcome.progress.refused);
+    assert!(a.pending().unwrap().is_empty());
+    b.sync_now(Duration::from_secs(30)).unwrap();
+    let received = b.read(|s| s.visit(&visit)).unwrap();
+    assert_eq!(received.section(Section::Goals), "Walk to the shop");
+    assert_eq!(received.section(Section::Strengths), "Knows her neighbours");
 }
