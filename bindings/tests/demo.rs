@@ -1,5 +1,5 @@
-//! The mobile demo, end to end: `scripts/demo.sh` builds the server and the library, compiles the
-//! Kotlin app over the generated bindings, starts the real server and plays a day on the phone.
+//! The mobile demo, end to end: `scripts/demo.sh` compiles the Kotlin app over bindings generated
+//! from the library this run built, starts the real server and plays a day on the phone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -12,8 +12,14 @@ fn the_mobile_demo_plays_a_day_against_the_real_server() {
     let root = support::kotlin::repo_root();
     let started = Instant::now();
     let mut demo = Command::new(root.join("scripts/demo.sh"));
-    // The script builds into, and runs from, the target directory this test was built in.
-    demo.env("CARGO_TARGET_DIR", support::kotlin::target_dir());
+    // The library and server this test run built (the whole workspace is built before tests
+    // run), so the script does not build again with other features.
+    let target = support::kotlin::target_dir();
+    let server = target.join("debug").join("outpost-server");
+    assert!(server.is_file(), "build the server first: no {}", server.display());
+    demo.env("CARGO_TARGET_DIR", &target)
+        .env("OUTPOST_DEMO_LIBRARY", support::library())
+        .env("OUTPOST_DEMO_SERVER", server);
     let output = support::run(&mut demo, "scripts/demo.sh");
     println!("the demo took {:.1?}", started.elapsed());
     let stdout = String::from_utf8_lossy(&output.stdout);
