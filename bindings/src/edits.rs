@@ -30,6 +30,14 @@ fn rename(error: core::Error, field: &str) -> OutpostError {
     }
 }
 
+/// A text offset as Kotlin and Swift hold it (a signed int), checked.
+fn offset(field: &str, value: i32) -> Result<usize> {
+    usize::try_from(value).map_err(|_| OutpostError::InvalidInput {
+        field: field.to_string(),
+        reason: format!("{value} is negative"),
+    })
+}
+
 fn version(text: &str) -> Result<Vec<core::ChangeHash>> {
     Ok(core::parse_version(text)?)
 }
@@ -152,22 +160,22 @@ impl Outpost {
         visit_id: String,
         section: Section,
         version: String,
-        start: u32,
-        end: u32,
+        start: i32,
+        end: i32,
     ) -> Result<MappedSelection> {
         let id = doc_id("visit id", &visit_id)?;
         let base = self::version(&version)?;
         let selection = core::Selection {
-            start: start as usize,
-            end: end as usize,
+            start: offset("selection start", start)?,
+            end: offset("selection end", end)?,
         };
         let (text, mapped) = self
             .device
             .read(|s| s.map_selection(&id, section.into(), &base, selection))?;
         Ok(MappedSelection {
             text: text.into(),
-            start: u32::try_from(mapped.start).unwrap_or(u32::MAX),
-            end: u32::try_from(mapped.end).unwrap_or(u32::MAX),
+            start: i32::try_from(mapped.start).unwrap_or(i32::MAX),
+            end: i32::try_from(mapped.end).unwrap_or(i32::MAX),
         })
     }
 

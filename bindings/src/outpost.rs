@@ -21,7 +21,8 @@ pub struct Outpost {
 pub struct ServerConfig {
     /// The name on the server's certificate.
     pub host: String,
-    pub port: u16,
+    /// 1 to 65535.
+    pub port: i32,
     /// A private deployment's CA certificate (PEM). Without one, the phone's own certificate
     /// store decides, as for any app.
     #[uniffi(default)]
@@ -38,7 +39,7 @@ pub struct Enrolment {
     pub device_id: String,
     pub team_id: String,
     pub server_host: String,
-    pub server_port: u16,
+    pub server_port: i32,
     pub enrolled_at: String,
 }
 
@@ -49,7 +50,7 @@ impl From<core::Enrolment> for Enrolment {
             device_id: e.author.device.to_string(),
             team_id: e.team.to_string(),
             server_host: e.server.host,
-            server_port: e.server.port,
+            server_port: i32::from(e.server.port),
             enrolled_at: e.enrolled_at,
         }
     }
@@ -59,7 +60,7 @@ impl From<core::Enrolment> for Enrolment {
 pub struct SyncStatus {
     pub enrolled: bool,
     /// Records with changes the server has not acknowledged.
-    pub pending_records: u64,
+    pub pending_records: i64,
     /// When a sync last completed (RFC 3339).
     pub last_success: Option<String>,
     /// Why the last sync failed, if it did.
@@ -73,7 +74,7 @@ impl From<core::DeviceStatus> for SyncStatus {
     fn from(s: core::DeviceStatus) -> Self {
         Self {
             enrolled: s.enrolled,
-            pending_records: s.sync.pending_docs as u64,
+            pending_records: count(s.sync.pending_docs),
             last_success: s.sync.last_success,
             last_error: s.sync.last_error,
             syncing: s.syncing,
@@ -87,27 +88,27 @@ impl From<core::DeviceStatus> for SyncStatus {
 pub struct SyncOutcome {
     /// False when the deadline stopped the sync; the next sync resumes where it stopped.
     pub complete: bool,
-    pub records_sent: u64,
-    pub records_received: u64,
+    pub records_sent: i64,
+    pub records_received: i64,
     /// Records the server refused (they stay pending here), with why.
     pub refused: Vec<String>,
     /// People removed from this device because they left its caseload.
-    pub people_dropped: u64,
+    pub people_dropped: i64,
 }
 
 impl From<core::SyncOutcome> for SyncOutcome {
     fn from(o: core::SyncOutcome) -> Self {
         Self {
             complete: o.complete,
-            records_sent: o.progress.docs_pushed as u64,
-            records_received: o.progress.docs_received as u64,
+            records_sent: count(o.progress.docs_pushed),
+            records_received: count(o.progress.docs_received),
             refused: o
                 .progress
                 .refused
                 .into_iter()
                 .map(|(id, why)| format!("{id}: {why}"))
                 .collect(),
-            people_dropped: o.progress.dropped as u64,
+            people_dropped: count(o.progress.dropped),
         }
     }
 }
@@ -217,9 +218,16 @@ impl Outpost {
     /// network.
     pub fn enrol(&self, server: ServerConfig, code: String, device_label: String) -> Result<Enrolment> {
         let pins = server.pins.iter().map(|p| pin(p)).collect::<Result<_>>()?;
+        let port = u16::try_from(server.port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| OutpostError::InvalidInput {
+                field: "port".into(),
+                reason: format!("{} is not a port (1 to 65535)", server.port),
+            })?;
         let server = core::Server {
             host: server.host,
-            port: server.port,
+            port,
             ca_pem: server.ca_pem.map(String::into_bytes),
             pins,
         };
@@ -313,8 +321,12 @@ impl Outpost {
     }
 
     /// Full-text search over visit notes.
-    pub fn search(&self, query: String, limit: u32) -> Result<Vec<SearchHit>> {
-        Ok(each(self.device.read(|s| s.search(&query, limit as usize))?))
+    pub fn search(&self, query: String, limit: i32) -> Result<Vec<SearchHit>> {
+        let limit = usize::try_from(limit).map_err(|_| OutpostError::InvalidInput {
+            field: "limit".into(),
+            reason: format!("{limit} is negative"),
+        })?;
+        Ok(each(self.device.read(|s| s.search(&query, limit))?))
     }
 }
 
@@ -328,6 +340,11 @@ impl Outpost {
     pub(crate) fn worker(&self) -> Result<core::WorkerId> {
         Ok(self.enrolled()?.author.worker)
     }
+}
+
+/// Counts as Kotlin and Swift hold them (signed 64-bit).
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn each<A, B: From<A>>(items: Vec<A>) -> Vec<B> {

@@ -355,8 +355,8 @@ impl From<core::SectionText> for SectionText {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct MappedSelection {
     pub text: SectionText,
-    pub start: u32,
-    pub end: u32,
+    pub start: i32,
+    pub end: i32,
 }
 
 // ---- review -------------------------------------------------------------------------------

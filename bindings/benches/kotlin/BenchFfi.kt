@@ -32,7 +32,7 @@ fun enrolledStore(): Outpost {
     val phone = Outpost.open(path.path, null)
     val server = ServerConfig(
         host = env("OUTPOST_HOST"),
-        port = env("OUTPOST_PORT").toUShort(),
+        port = env("OUTPOST_PORT").toInt(),
         caPem = File(env("OUTPOST_CA")).readText(),
         pins = emptyList(),
     )

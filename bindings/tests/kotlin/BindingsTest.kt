@@ -88,7 +88,7 @@ class BindingsTest(private val env: TestEnv) {
         phoneA.setNetworkAvailable(true)
         val outcome = phoneA.syncNow(SYNC_DEADLINE)
         check(outcome.complete) { "the sync should complete: $outcome" }
-        check(outcome.recordsSent > 0u) { "the sync should send records: $outcome" }
+        check(outcome.recordsSent > 0) { "the sync should send records: $outcome" }
         check(outcome.refused.isEmpty()) { "nothing should be refused: $outcome" }
         check(phoneA.pendingSync().isEmpty()) { "nothing should be pending: ${phoneA.pendingSync()}" }
         note("sent ${outcome.recordsSent} records; nothing pending")
@@ -98,7 +98,7 @@ class BindingsTest(private val env: TestEnv) {
         step("phone B enrols as w2, syncs and receives the visit")
         checkEquals("w2", phoneB.enrol(env.server, env.codeForW2, "Phone B").workerId, "phone B's worker")
         val outcome = phoneB.syncNow(SYNC_DEADLINE)
-        check(outcome.complete && outcome.recordsReceived > 0u) { "phone B should receive records: $outcome" }
+        check(outcome.complete && outcome.recordsReceived > 0) { "phone B should receive records: $outcome" }
         checkEquals(TYPED_ON_A.last(), sectionOf(phoneB), "what phone B reads")
         note("received ${outcome.recordsReceived} records; the section reads \"${sectionOf(phoneB)}\"")
     }
@@ -126,12 +126,12 @@ class BindingsTest(private val env: TestEnv) {
         check(received.any { visitId in it.ids }) { "A's observer should see the visit arrive by sync: $received" }
         note("A's observer saw: $received")
 
-        val mapped = phoneA.mapSelection(visitId, WHAT_MATTERS, held.version, caret.toUInt(), caret.toUInt())
+        val mapped = phoneA.mapSelection(visitId, WHAT_MATTERS, held.version, caret, caret)
         checkEquals(fieldB.text, mapped.text.text, "A's text after the sync")
         // String.length counts UTF-16 units, as the bindings' offsets do: 🥕 counts two.
-        checkEquals((caret + B_INSERTS_BEFORE.length).toUInt(), mapped.start, "A's caret after B's insertion")
+        checkEquals(caret + B_INSERTS_BEFORE.length, mapped.start, "A's caret after B's insertion")
         checkEquals(mapped.start, mapped.end, "a caret stays a caret")
-        check(mapped.text.text.substring(0, mapped.start.toInt()).endsWith("garden")) {
+        check(mapped.text.text.substring(0, mapped.start).endsWith("garden")) {
             "the caret should still follow \"garden\": \"${mapped.text.text}\" at ${mapped.start}"
         }
         note("caret $caret -> ${mapped.start} (B inserted ${B_INSERTS_BEFORE.length} UTF-16 units before it)")

@@ -33,7 +33,7 @@ class FailureChecks(private val env: TestEnv, private val phone: Outpost, privat
         check(missing.what.contains("no-such-id")) { "NotFound should name the id: ${missing.what}" }
 
         val field = phone.sectionText(visitId, WHAT_MATTERS)
-        val pastEnd = (field.text.length + 1).toUInt()
+        val pastEnd = field.text.length + 1
         val offset = expectThrows<OutpostException.InvalidInput>("mapSelection past the end") {
             phone.mapSelection(visitId, WHAT_MATTERS, field.version, pastEnd, pastEnd)
         }

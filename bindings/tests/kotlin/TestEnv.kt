@@ -20,7 +20,7 @@ data class TestEnv(
             return TestEnv(
                 server = ServerConfig(
                     host = env("OUTPOST_HOST"),
-                    port = env("OUTPOST_PORT").toUShort(),
+                    port = env("OUTPOST_PORT").toInt(),
                     caPem = File(env("OUTPOST_CA")).readText(),
                     pins = emptyList(),
                 ),

@@ -15,7 +15,7 @@ data class DemoConfig(val server: ServerConfig, val enrolmentCode: String, val s
             return DemoConfig(
                 server = ServerConfig(
                     host = env("OUTPOST_HOST"),
-                    port = env("OUTPOST_PORT").toUShort(),
+                    port = env("OUTPOST_PORT").toInt(),
                     caPem = File(env("OUTPOST_CA")).readText(),
                     pins = emptyList(),
                 ),

@@ -87,7 +87,7 @@ class OutpostRepository(
 
     /** Where a caret in the text shown at [version] (a UTF-16 offset, as Kotlin counts) is now. */
     fun mapCaret(visitId: String, section: Section, version: String, caret: Int, onResult: (Result<MappedSelection>) -> Unit) =
-        call(onResult) { mapSelection(visitId, section, version, caret.toUInt(), caret.toUInt()) }
+        call(onResult) { mapSelection(visitId, section, version, caret, caret) }
 
     fun addAction(visitId: String, action: NewAction, onResult: (Result<String>) -> Unit) =
         call(onResult) { addAction(visitId, action) }

@@ -58,7 +58,7 @@ class SyncViewModel(private val repository: OutpostRepository) : AutoCloseable {
         it.copy(
             online = status.networkAvailable,
             syncing = status.syncing,
-            pendingRecords = status.pendingRecords.toLong(),
+            pendingRecords = status.pendingRecords,
             lastSuccess = status.lastSuccess,
             lastError = status.lastError,
         )
@@ -67,8 +67,8 @@ class SyncViewModel(private val repository: OutpostRepository) : AutoCloseable {
     private fun showError(error: Throwable) = state.update { it.copy(message = userMessage(error)) }
 
     private fun summary(outcome: SyncOutcome) = SyncSummary(
-        sent = outcome.recordsSent.toLong(),
-        received = outcome.recordsReceived.toLong(),
+        sent = outcome.recordsSent,
+        received = outcome.recordsReceived,
         complete = outcome.complete,
         refused = outcome.refused.toList(),
     )

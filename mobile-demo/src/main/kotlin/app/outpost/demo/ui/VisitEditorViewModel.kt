@@ -111,7 +111,7 @@ class VisitEditorViewModel(private val repository: OutpostRepository) : AutoClos
                 result.onSuccess { mapped ->
                     // Only if the field has not moved on (been typed in) since it was asked.
                     if (state.value.field(field.section)?.version == field.version) {
-                        val moved = TextFieldState(field.section, mapped.text.text, mapped.text.version, mapped.start.toInt())
+                        val moved = TextFieldState(field.section, mapped.text.text, mapped.text.version, mapped.start)
                         state.update { it.withField(moved) }
                     }
                 }.onFailure(::showError)
