@@ -294,7 +294,10 @@ impl Inner {
         let result = self.runtime.block_on(client.sync(Arc::clone(&link.store), options));
         drop(client);
         let verified = match &result {
-            Ok(_) => verify_until(&link.store, until),
+            Ok(report) => {
+                keep_refusals(&link, &report.progress);
+                verify_until(&link.store, until)
+            }
             Err(_) => Ok(0),
         };
 
@@ -331,6 +334,23 @@ impl Link {
             store: Arc::new(Mutex::new(store)),
             client: Arc::new(Mutex::new(client)),
         })
+    }
+}
+
+/// A sync that completed but had records refused still leaves them unsent: the status says so,
+/// or the worker would believe everything reached the server.
+fn keep_refusals(link: &Link, progress: &Progress) {
+    let Some((id, why)) = progress.refused.first() else {
+        return;
+    };
+    let reason = format!(
+        "the server refused {} record(s), which stay on this device (first: {id}: {why})",
+        progress.refused.len()
+    );
+    let recorded =
+        lock(&link.store).and_then(|mut s| s.record_sync_outcome(&peer(&link.enrolment.server), Err(&reason)));
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "refused records could not be recorded in the sync status");
     }
 }
 

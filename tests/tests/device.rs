@@ -170,3 +170,32 @@ fn typing_into_a_field_read_before_this_devices_own_later_edit_still_syncs() {
     assert_eq!(received.section(Section::Goals), "Walk to the shop");
     assert_eq!(received.section(Section::Strengths), "Knows her neighbours");
 }
+
+#[test]
+fn records_the_server_refuses_stay_pending_and_the_status_says_why() {
+    let rig = rig();
+    let a = rig.enrolled("w1", "a.sqlite3");
+    // A person recorded under a team this worker does not belong to is outside its scope.
+    let stray = a
+        .write(|s| {
+            s.create_person(&NewPerson {
+                name: "Not Ours".into(),
+                preferred_name: None,
+                date_of_birth: None,
+                nhs_number: None,
+                address: None,
+                team: TeamId::new("elsewhere")?,
+                allocated_workers: vec![WorkerId::new("w1")?],
+                risk: RiskTier::Low,
+            })
+        })
+        .unwrap();
+    let outcome = a.sync_now(Duration::from_secs(30)).unwrap();
+    assert!(outcome.complete);
+    assert_eq!(outcome.progress.refused.len(), 1, "{:?}", outcome.progress.refused);
+    assert_eq!(a.pending().unwrap(), vec![stray]);
+    let status = a.status().unwrap();
+    let error = status.sync.last_error.unwrap_or_default();
+    assert!(error.contains("refused 1 record"), "{error}");
+    assert!(status.sync.last_success.is_some(), "the sync itself completed");
+}
