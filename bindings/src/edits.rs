@@ -47,6 +47,7 @@ impl Outpost {
     // ---- people -------------------------------------------------------------------------------
 
     /// Adds a person to the enrolled worker's team; returns their id.
+    /// Blocks on disk.
     pub fn create_person(&self, new: NewPerson) -> Result<String> {
         let enrolment = self.enrolled()?;
         let mut allocated = new
@@ -70,27 +71,33 @@ impl Outpost {
         Ok(self.device.write(|s| s.create_person(&new))?.to_string())
     }
 
+    /// Blocks on disk.
     pub fn set_person_name(&self, person_id: String, name: String) -> Result<()> {
         self.edit_person(&person_id, |p| p.set_name(&name))
     }
 
+    /// Blocks on disk.
     pub fn set_preferred_name(&self, person_id: String, name: Option<String>) -> Result<()> {
         self.edit_person(&person_id, |p| p.set_preferred_name(name.as_deref()))
     }
 
+    /// Blocks on disk.
     pub fn set_address(&self, person_id: String, address: Option<String>) -> Result<()> {
         self.edit_person(&person_id, |p| p.set_address(address.as_deref()))
     }
 
+    /// Blocks on disk.
     pub fn set_nhs_number(&self, person_id: String, nhs_number: Option<String>) -> Result<()> {
         self.edit_person(&person_id, |p| p.set_nhs_number(nhs_number.as_deref()))
     }
 
+    /// Blocks on disk.
     pub fn set_risk(&self, person_id: String, risk: RiskTier) -> Result<()> {
         self.edit_person(&person_id, |p| p.set_risk(risk.into()))
     }
 
     /// Adds a contact to the person's support network; returns its id.
+    /// Blocks on disk.
     pub fn add_contact(&self, person_id: String, contact: NewContact) -> Result<String> {
         let contact = core::NewContact {
             name: contact.name,
@@ -106,6 +113,7 @@ impl Outpost {
     }
 
     /// Marks a contact cancelled; it is kept, so a colleague's concurrent edit is not lost.
+    /// Blocks on disk.
     pub fn cancel_contact(&self, person_id: String, contact_id: String) -> Result<()> {
         self.edit_person(&person_id, |p| p.cancel_contact(&ItemId(contact_id)))
     }
@@ -113,6 +121,7 @@ impl Outpost {
     // ---- visits -------------------------------------------------------------------------------
 
     /// Records a visit by the enrolled worker (its review starts as a draft); returns its id.
+    /// Blocks on disk.
     pub fn create_visit(&self, new: NewVisit) -> Result<String> {
         let new = core::NewVisit {
             person: doc_id("person id", &new.person_id)?,
@@ -123,12 +132,14 @@ impl Outpost {
         Ok(self.device.write(|s| s.create_visit(&new))?.to_string())
     }
 
+    /// Blocks on disk.
     pub fn visit(&self, visit_id: String) -> Result<Visit> {
         let id = doc_id("visit id", &visit_id)?;
         Ok(self.device.read(|s| s.visit(&id))?.into())
     }
 
     /// A section's text and version, for a text field to show.
+    /// Blocks on disk.
     pub fn section_text(&self, visit_id: String, section: Section) -> Result<SectionText> {
         let id = doc_id("visit id", &visit_id)?;
         Ok(self.device.read(|s| s.section_text(&id, section.into()))?.into())
@@ -137,6 +148,7 @@ impl Outpost {
     /// The text-field helper: give the text the field showed (`old_text`, read at `version`)
     /// and what it holds now; the minimal edit is saved, merged with anything that arrived
     /// since. Returns the text the field should now show and its version.
+    /// Blocks on disk.
     pub fn edit_section_text(
         &self,
         visit_id: String,
@@ -155,6 +167,7 @@ impl Outpost {
 
     /// Maps a cursor or selection (UTF-16 offsets into the text shown at `version`) to the
     /// current text, so the caret stays by the same words when a colleague's edit syncs in.
+    /// Blocks on disk.
     pub fn map_selection(
         &self,
         visit_id: String,
@@ -179,15 +192,18 @@ impl Outpost {
         })
     }
 
+    /// Blocks on disk.
     pub fn set_visit_setting(&self, visit_id: String, setting: Setting) -> Result<()> {
         self.edit_visit(&visit_id, |v| v.set_setting(setting.into()))
     }
 
+    /// Blocks on disk.
     pub fn set_visit_time(&self, visit_id: String, at: SystemTime) -> Result<()> {
         self.edit_visit(&visit_id, |v| v.set_time(instant(at)))
     }
 
     /// Adds an agreed action; returns its id.
+    /// Blocks on disk.
     pub fn add_action(&self, visit_id: String, action: NewAction) -> Result<String> {
         let action = core::NewAction {
             what: action.what,
@@ -202,16 +218,19 @@ impl Outpost {
         Ok(id.map(|i| i.0).unwrap_or_default())
     }
 
+    /// Blocks on disk.
     pub fn set_action_done(&self, visit_id: String, action_id: String, done: bool) -> Result<()> {
         self.edit_visit(&visit_id, |v| v.set_action_done(&ItemId(action_id), done))
     }
 
     /// Marks an action cancelled; it is kept and shown as such.
+    /// Blocks on disk.
     pub fn cancel_action(&self, visit_id: String, action_id: String) -> Result<()> {
         self.edit_visit(&visit_id, |v| v.cancel_action(&ItemId(action_id)))
     }
 
     /// How the person felt the conversation went, in their words.
+    /// Blocks on disk.
     pub fn set_feedback(
         &self,
         visit_id: String,
@@ -221,22 +240,26 @@ impl Outpost {
         self.edit_visit(&visit_id, |v| v.set_feedback(helped.map(Into::into), &comment))
     }
 
+    /// Blocks on disk.
     pub fn raise_safeguarding(&self, visit_id: String, reason: String) -> Result<()> {
         self.edit_visit(&visit_id, |v| v.raise_safeguarding(&reason))
     }
 
+    /// Blocks on disk.
     pub fn clear_safeguarding(&self, visit_id: String) -> Result<()> {
         self.edit_visit(&visit_id, |v| v.clear_safeguarding())
     }
 
     // ---- review -------------------------------------------------------------------------------
 
+    /// Blocks on disk.
     pub fn review(&self, visit_id: String) -> Result<Review> {
         let id = doc_id("visit id", &visit_id)?;
         Ok(self.device.read(|s| s.review(&id))?.into())
     }
 
     /// Takes a review step; a worker submits (again, after a return), a lead approves or returns.
+    /// Blocks on disk.
     pub fn review_visit(&self, visit_id: String, action: ReviewAction, comment: Option<String>) -> Result<ReviewState> {
         let id = doc_id("visit id", &visit_id)?;
         let state = self
@@ -248,6 +271,7 @@ impl Outpost {
     // ---- assessments --------------------------------------------------------------------------
 
     /// Starts an assessment by the enrolled worker with only the sections needed; returns its id.
+    /// Blocks on disk.
     pub fn create_assessment(&self, new: NewAssessment) -> Result<String> {
         let new = core::NewAssessment {
             person: doc_id("person id", &new.person_id)?,
@@ -260,11 +284,13 @@ impl Outpost {
         Ok(self.device.write(|s| s.create_assessment(&new))?.to_string())
     }
 
+    /// Blocks on disk.
     pub fn assessment(&self, assessment_id: String) -> Result<Assessment> {
         let id = doc_id("assessment id", &assessment_id)?;
         Ok(self.device.read(|s| s.assessment(&id))?.into())
     }
 
+    /// Blocks on disk.
     pub fn answer(
         &self,
         assessment_id: String,
@@ -278,6 +304,7 @@ impl Outpost {
         Ok(())
     }
 
+    /// Blocks on disk.
     pub fn include_section(&self, assessment_id: String, section: String, included: bool) -> Result<()> {
         let id = doc_id("assessment id", &assessment_id)?;
         self.device
@@ -288,6 +315,7 @@ impl Outpost {
     // ---- observations -------------------------------------------------------------------------
 
     /// Starts a set of observations by the enrolled worker; returns its id.
+    /// Blocks on disk.
     pub fn create_observations(&self, person_id: String, taken_at: SystemTime) -> Result<String> {
         let new = core::NewObservations {
             person: doc_id("person id", &person_id)?,
@@ -297,12 +325,14 @@ impl Outpost {
         Ok(self.device.write(|s| s.create_observations(&new))?.to_string())
     }
 
+    /// Blocks on disk.
     pub fn observations(&self, observations_id: String) -> Result<Observations> {
         let id = doc_id("observations id", &observations_id)?;
         Ok(self.device.read(|s| s.observations(&id))?.into())
     }
 
     /// Records the vitals given (the others are left as they are), in one saved change.
+    /// Blocks on disk.
     pub fn record_vitals(&self, observations_id: String, vitals: Vitals) -> Result<Observations> {
         let id = doc_id("observations id", &observations_id)?;
         let observations = self.device.write(|s| {
@@ -336,6 +366,7 @@ impl Outpost {
     }
 
     /// Confirms an extreme but possible value the nurse has checked.
+    /// Blocks on disk.
     pub fn confirm_vital(&self, observations_id: String, parameter: Parameter) -> Result<()> {
         let id = doc_id("observations id", &observations_id)?;
         self.device
@@ -343,6 +374,7 @@ impl Outpost {
         Ok(())
     }
 
+    /// Blocks on disk.
     pub fn set_wound_notes(&self, observations_id: String, notes: String) -> Result<()> {
         let id = doc_id("observations id", &observations_id)?;
         self.device
@@ -351,6 +383,7 @@ impl Outpost {
     }
 
     /// `due` as `YYYY-MM-DD`, or nothing to clear it.
+    /// Blocks on disk.
     pub fn set_next_visit_due(&self, observations_id: String, due: Option<String>) -> Result<()> {
         let id = doc_id("observations id", &observations_id)?;
         let due = due.map(|d| parse_date("next visit due", &d)).transpose()?;
@@ -378,7 +411,7 @@ impl Outpost {
     }
 }
 
-/// The assessment forms this version knows.
+/// The assessment forms this version knows. Does not block.
 #[uniffi::export]
 pub fn assessment_templates() -> Vec<crate::records::Template> {
     vec![(&core::CARE_ACT_OUTCOMES).into()]

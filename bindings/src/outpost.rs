@@ -157,7 +157,7 @@ pub struct ObserverHandle {
 
 #[uniffi::export]
 impl ObserverHandle {
-    /// Unregisters now rather than when the handle is collected.
+    /// Unregisters now rather than when the handle is collected. Does not block.
     pub fn cancel(&self) {
         if let Ok(mut subscription) = self.subscription.lock() {
             subscription.take();
@@ -298,29 +298,34 @@ impl Outpost {
     // ---- queries: each reads the index, not the documents; blocks on disk ---------------------
 
     /// The people allocated to the enrolled worker.
+    /// Blocks on disk.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
         let worker = self.worker()?;
         Ok(each(self.device.read(|s| s.caseload(&worker))?))
     }
 
     /// Everyone the enrolled worker's team holds on this device.
+    /// Blocks on disk.
     pub fn team_caseload(&self) -> Result<Vec<CaseloadEntry>> {
         let team = self.enrolled()?.team;
         Ok(each(self.device.read(|s| s.team_caseload(&team))?))
     }
 
+    /// Blocks on disk.
     pub fn person(&self, person_id: String) -> Result<Person> {
         let id = doc_id("person id", &person_id)?;
         Ok(self.device.read(|s| s.person(&id))?.into())
     }
 
     /// A person's visits, newest first.
+    /// Blocks on disk.
     pub fn visits_for_person(&self, person_id: String) -> Result<Vec<VisitSummary>> {
         let id: PersonId = doc_id("person id", &person_id)?;
         Ok(each(self.device.read(|s| s.visits_for_person(&id))?))
     }
 
     /// Full-text search over visit notes.
+    /// Blocks on disk.
     pub fn search(&self, query: String, limit: i32) -> Result<Vec<SearchHit>> {
         let limit = usize::try_from(limit).map_err(|_| OutpostError::InvalidInput {
             field: "limit".into(),
