@@ -9,7 +9,7 @@ use outpost_core as core;
 use outpost_core::{DocId, PersonId};
 
 use crate::error::{OutpostError, Result};
-use crate::records::{CaseloadEntry, Person, SearchHit, VisitSummary};
+use crate::records::{CaseloadEntry, Person, SearchHit, VisitSummary, each};
 
 #[derive(Debug, uniffi::Object)]
 pub struct Outpost {
@@ -350,8 +350,4 @@ impl Outpost {
 /// Counts as Kotlin and Swift hold them (signed 64-bit).
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn each<A, B: From<A>>(items: Vec<A>) -> Vec<B> {
-    items.into_iter().map(B::from).collect()
 }

@@ -122,7 +122,7 @@ field_record!(HelpedValue(Helped) from core::Helped, Helped::from);
 field_record!(OutcomeValue(Outcome) from core::Outcome, Outcome::from);
 field_record!(ReviewStateValue(ReviewState) from core::ReviewState, ReviewState::from);
 
-fn each<A, B: From<A>>(items: Vec<A>) -> Vec<B> {
+pub(crate) fn each<A, B: From<A>>(items: Vec<A>) -> Vec<B> {
     items.into_iter().map(B::from).collect()
 }
 

@@ -199,3 +199,17 @@ fn records_the_server_refuses_stay_pending_and_the_status_says_why() {
     assert!(error.contains("refused 1 record"), "{error}");
     assert!(status.sync.last_success.is_some(), "the sync itself completed");
 }
+
+#[test]
+fn a_revoked_device_is_told_it_is_not_authenticated_and_keeps_its_work() {
+    let rig = rig();
+    let a = rig.enrolled("w1", "a.sqlite3");
+    let visit = person_and_visit(&a);
+    let device = a.enrolment().unwrap().author.device;
+    rig.world.storage.revoke(&device, 0).unwrap();
+
+    let err = a.sync_now(Duration::from_secs(30)).unwrap_err();
+    assert!(matches!(err, Error::Unauthenticated(_)), "{err}");
+    assert!(a.pending().unwrap().contains(&visit), "unsent work stays on the phone");
+    assert!(a.status().unwrap().sync.last_error.is_some());
+}
