@@ -59,6 +59,24 @@ pub fn apply_review(
     crate::model::review::apply(doc, review, action, reviewer, comment, visit_heads)
 }
 
+/// What only a team lead may change in a visit's review: how many approve and return steps its
+/// history holds, and which of its state's values (concurrent ones included) are approved or
+/// returned.
+pub fn lead_decisions(doc: &AutoCommit, review: &DocId) -> Result<(usize, Vec<crate::ReviewState>)> {
+    use crate::model::review::{self, ReviewAction, ReviewState};
+    let read = review::read(doc, review)?;
+    let steps = read
+        .history
+        .iter()
+        .filter(|s| matches!(s.action, ReviewAction::Approve | ReviewAction::Return))
+        .count();
+    let decided = std::iter::once(read.state.value)
+        .chain(read.state.concurrent)
+        .filter(|s| matches!(s, ReviewState::Approved | ReviewState::Returned))
+        .collect();
+    Ok((steps, decided))
+}
+
 /// Checks that bytes received from outside are whole, valid Automerge chunks, naming what is
 /// wrong. Automerge's own incremental load quietly ignores a damaged tail, so a server must
 /// check before it merges.

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use outpost_core::{Device, Error, NewPerson, NewVisit, RiskTier, Section, Server, Setting, TeamId, WorkerId};
+use outpost_core::{
+    Device, Error, NewPerson, NewVisit, ReviewAction, ReviewState, RiskTier, Section, Server, Setting, TeamId, WorkerId,
+};
 use outpost_server::auth;
 use outpost_server::storage::{Accounts, Role, ScopePolicy};
 use outpost_tests::world::{Served, World};
@@ -26,6 +28,7 @@ fn rig() -> Rig {
     let team = world.team("t1", ScopePolicy::Team);
     world.worker("w1", &team, Role::Worker);
     world.worker("w2", &team, Role::Worker);
+    world.worker("lead1", &team, Role::Lead);
     let served = runtime.block_on(async { world.serve() });
     Rig {
         world,
@@ -212,4 +215,55 @@ fn a_revoked_device_is_told_it_is_not_authenticated_and_keeps_its_work() {
     assert!(matches!(err, Error::Unauthenticated(_)), "{err}");
     assert!(a.pending().unwrap().contains(&visit), "unsent work stays on the phone");
     assert!(a.status().unwrap().sync.last_error.is_some());
+}
+
+#[test]
+fn only_a_leads_device_can_approve_or_return_a_visit() {
+    let rig = rig();
+    let worker = rig.enrolled("w1", "a.sqlite3");
+    let lead = rig.enrolled("lead1", "lead.sqlite3");
+    let visit = person_and_visit(&worker);
+    worker
+        .write(|s| s.review_visit(&visit, ReviewAction::Submit, None))
+        .unwrap();
+    assert!(
+        worker
+            .sync_now(Duration::from_secs(30))
+            .unwrap()
+            .progress
+            .refused
+            .is_empty()
+    );
+
+    // A worker's device approving its own visit is refused, and the approval is not shared.
+    let own = rig.enrolled("w1", "own.sqlite3");
+    own.sync_now(Duration::from_secs(30)).unwrap();
+    own.write(|s| s.review_visit(&visit, ReviewAction::Approve, None))
+        .unwrap();
+    let refused = own.sync_now(Duration::from_secs(30)).unwrap().progress.refused;
+    assert!(
+        refused.iter().any(|(_, why)| why.contains("only a team lead")),
+        "{refused:?}"
+    );
+    lead.sync_now(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        lead.read(|s| s.review(&visit)).unwrap().state.value,
+        ReviewState::Submitted
+    );
+
+    // The lead's device returns it, and the worker receives that.
+    lead.write(|s| s.review_visit(&visit, ReviewAction::Return, Some("Say more about the stairs")))
+        .unwrap();
+    assert!(
+        lead.sync_now(Duration::from_secs(30))
+            .unwrap()
+            .progress
+            .refused
+            .is_empty()
+    );
+    worker.sync_now(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        worker.read(|s| s.review(&visit)).unwrap().state.value,
+        ReviewState::Returned
+    );
 }

@@ -5,13 +5,13 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use outpost_core::sync::{actor_author, check_chunks, index_rows, summarise, wire::Push};
+use outpost_core::sync::{actor_author, check_chunks, index_rows, lead_decisions, summarise, wire::Push};
 use outpost_core::{Author, DocId, DocType, PersonId};
 use serde_bytes::ByteBuf;
 
 use super::{MAX_DOCUMENT_BYTES, person_scope};
 use crate::error::Result;
-use crate::storage::{ActorOwner, Device, DocWrite, Storage};
+use crate::storage::{ActorOwner, Device, DocWrite, Role, Storage};
 
 /// What became of one push.
 #[derive(Debug)]
@@ -192,6 +192,12 @@ impl<'a> Checker<'a> {
         } else if !self.may_see(&summary.person) {
             return Ok(Err(NOT_FOUND.into()));
         }
+        if summary.doc_type == DocType::Review
+            && self.device.role != Role::Lead
+            && let Err(reason) = self.not_a_decision(doc, loaded, existed)?
+        {
+            return Ok(Err(reason));
+        }
         let changes = loaded.get_changes(before);
         let mut bytes = Vec::new();
         for change in &changes {
@@ -218,6 +224,32 @@ impl<'a> Checker<'a> {
             changes: bytes,
             person_scope: person_scope(&summary),
         }))
+    }
+
+    /// A worker's device may submit a visit for review, never approve or return one: those
+    /// steps, and those states, come only from a lead.
+    fn not_a_decision(
+        &self,
+        doc: &DocId,
+        loaded: &AutoCommit,
+        existed: bool,
+    ) -> Result<Result<(), String>, crate::Error> {
+        const REFUSED: &str = "only a team lead can approve or return a visit";
+        let Ok((steps, decided)) = lead_decisions(loaded, doc) else {
+            return Ok(Err("not a readable review".into()));
+        };
+        let (steps_before, decided_before) = match self.storage.doc(doc)? {
+            Some(stored) if existed => {
+                let stored = AutoCommit::load(&stored.snapshot)
+                    .map_err(|e| crate::Error::Internal(format!("stored document {doc} does not load: {e}")))?;
+                lead_decisions(&stored, doc).map_err(crate::Error::Core)?
+            }
+            _ => (0, Vec::new()),
+        };
+        if steps > steps_before || decided.iter().any(|s| !decided_before.contains(s)) {
+            return Ok(Err(REFUSED.into()));
+        }
+        Ok(Ok(()))
     }
 
     fn check_change(
