@@ -46,6 +46,7 @@ fn enrolled_store(dir: &std::path::Path) -> Result<Arc<Outpost>, Box<dyn std::er
         },
         author: Author::new(WorkerId::new("w1")?, DeviceId::new("bench-phone")?),
         team: TeamId::new("t1")?,
+        lead: false,
         credential: "unused".into(),
         enrolled_at: "2026-11-21T00:00:00Z".into(),
     }

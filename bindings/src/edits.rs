@@ -258,13 +258,12 @@ impl Outpost {
         Ok(self.device.read(|s| s.review(&id))?.into())
     }
 
-    /// Takes a review step; a worker submits (again, after a return), a lead approves or returns.
+    /// Takes a review step; a worker submits (again, after a return), a lead approves or returns
+    /// (a worker's device is refused with `NotAuthorised`).
     /// Blocks on disk.
     pub fn review_visit(&self, visit_id: String, action: ReviewAction, comment: Option<String>) -> Result<ReviewState> {
         let id = doc_id("visit id", &visit_id)?;
-        let state = self
-            .device
-            .write(|s| s.review_visit(&id, action.into(), comment.as_deref()))?;
+        let state = self.device.review_visit(&id, action.into(), comment.as_deref())?;
         Ok(state.into())
     }
 

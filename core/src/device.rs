@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::ids::{Author, DeviceId, TeamId, WorkerId};
+use crate::ids::{Author, DeviceId, DocId, TeamId, WorkerId};
+use crate::model::review::{ReviewAction, ReviewState};
 use crate::net::{Client, ClientConfig, SyncOptions};
 use crate::store::{Enrolment, Server, Store, SyncStatus};
 use crate::sync::Progress;
@@ -65,6 +66,7 @@ struct Inner {
     auto: Mutex<Option<AutoSync>>,
     network_available: AtomicBool,
     syncing: AtomicBool,
+    status_order: Mutex<()>,
 }
 
 /// What enrolment gives: a store that writes as the enrolled worker, and a client for the server.
@@ -109,6 +111,7 @@ impl Device {
                 auto: Mutex::new(None),
                 network_available: AtomicBool::new(true),
                 syncing: AtomicBool::new(false),
+                status_order: Mutex::new(()),
             }),
         })
     }
@@ -133,6 +136,7 @@ impl Device {
             server,
             author: Author::new(WorkerId::new(answer.worker)?, DeviceId::new(answer.device)?),
             team: TeamId::new(answer.team)?,
+            lead: answer.role.as_deref() == Some("lead"),
             credential: answer.credential,
             enrolled_at: chrono::Utc::now().to_rfc3339(),
         };
@@ -172,6 +176,21 @@ impl Device {
         Ok(value)
     }
 
+    /// Takes a review step on a visit. A worker submits (again, after a return); approving and
+    /// returning are a team lead's, and the server would refuse them from a worker's device,
+    /// leaving the record unsendable, so they are refused here first. Blocks on disk.
+    pub fn review_visit(&self, visit: &DocId, action: ReviewAction, comment: Option<&str>) -> Result<ReviewState> {
+        let link = self.inner.link()?;
+        if action != ReviewAction::Submit && !link.enrolment.lead {
+            return Err(Error::Unauthenticated(format!(
+                "only a team lead can {} a visit; {} is not one",
+                action.code(),
+                link.enrolment.author.worker
+            )));
+        }
+        self.write(|s| s.review_visit(visit, action, comment))
+    }
+
     /// Syncs with the server now, stopping cleanly after `deadline` (an iOS background task has
     /// about 30 s): what was exchanged is kept and the next sync resumes. Then checks received
     /// documents while time remains. Blocks on the network and disk.
@@ -184,7 +203,7 @@ impl Device {
     }
 
     /// Documents with changes the server has not acknowledged yet. Blocks on disk.
-    pub fn pending(&self) -> Result<Vec<crate::ids::DocId>> {
+    pub fn pending(&self) -> Result<Vec<DocId>> {
         let link = self.inner.link()?;
         let pending = lock(&link.store)?.pending_docs(&peer(&link.enrolment.server))?;
         Ok(pending.into_iter().map(|(id, _)| id).collect())
@@ -197,7 +216,7 @@ impl Device {
     }
 
     /// Calls `f` whenever the sync status changes (a sync starts or ends, an edit waits to be
-    /// sent); stops when the returned subscription is dropped.
+    /// sent), in order, on a thread of its own; stops when the returned subscription is dropped.
     pub fn observe_status(&self, f: impl Fn(&DeviceStatus) + Send + Sync + 'static) -> Subscription {
         self.inner.observers.add_status(Arc::new(f))
     }
@@ -265,8 +284,10 @@ impl Inner {
         if !self.observers.has_status_observers() {
             return;
         }
+        // Read and queued under one lock, so observers get statuses in the order they were true.
+        let _order = self.status_order.lock();
         match self.status() {
-            Ok(status) => self.observers.status_changed(&status),
+            Ok(status) => self.observers.status_changed(status),
             Err(e) => tracing::warn!(error = %e, "sync status could not be read for observers"),
         }
     }

@@ -105,6 +105,7 @@ async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolR
         device: enrolled.device.to_string(),
         team: enrolled.team.to_string(),
         credential,
+        role: Some(enrolled.role.code().to_string()),
     }))
 }
 

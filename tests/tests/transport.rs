@@ -221,6 +221,7 @@ async fn enrol_then_sync_carries_the_credential_and_counts_payload_bytes() {
                     device: request.label,
                     team: "t1".into(),
                     credential: "secret-credential".into(),
+                    role: None,
                 })
                 .into_response()
             }),

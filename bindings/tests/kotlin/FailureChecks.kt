@@ -64,7 +64,7 @@ class FailureChecks(private val env: TestEnv, private val phone: Outpost, privat
         val statuses = SyncStatuses()
         val handle = phone.observeSyncStatus(statuses)
         check(phone.syncNow(SYNC_DEADLINE).complete) { "the sync should complete" }
-        val seen = statuses.snapshot()
+        val seen = statuses.awaitSyncEnd()
         val started = seen.indexOfFirst { it.syncing }
         check(started >= 0) { "no status with syncing == true: $seen" }
         check(seen.drop(started + 1).any { !it.syncing }) { "no status with syncing == false after the start: $seen" }

@@ -26,4 +26,17 @@ class SyncStatuses : SyncStatusObserver {
     }
 
     fun snapshot(): List<SyncStatus> = seen.toList()
+
+    /** Waits (statuses arrive on a thread of their own) until a sync was seen to start and end. */
+    fun awaitSyncEnd(timeoutMs: Long = 10_000): List<SyncStatus> {
+        val until = System.currentTimeMillis() + timeoutMs
+        while (true) {
+            val seen = snapshot()
+            val started = seen.indexOfFirst { it.syncing }
+            if ((started >= 0 && seen.drop(started + 1).any { !it.syncing }) || System.currentTimeMillis() > until) {
+                return seen
+            }
+            Thread.sleep(20)
+        }
+    }
 }

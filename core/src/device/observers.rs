@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak, mpsc};
+use std::thread;
 
 use super::DeviceStatus;
 use crate::ids::DocId;
@@ -49,6 +50,10 @@ struct Lists {
 pub(super) struct Observers {
     next: AtomicU64,
     lists: Arc<Mutex<Lists>>,
+    /// Statuses are delivered by a thread of their own, in the order they were read: observers
+    /// called from whichever thread changed the status could see "idle" after "syncing" when a
+    /// sync had only just begun.
+    status_queue: Mutex<Option<mpsc::Sender<DeviceStatus>>>,
 }
 
 impl std::fmt::Debug for Observers {
@@ -90,6 +95,28 @@ impl Observers {
     }
 
     pub(super) fn add_status(&self, f: StatusFn) -> Subscription {
+        if let Ok(mut queue) = self.status_queue.lock()
+            && queue.is_none()
+        {
+            let (sender, receiver) = mpsc::channel::<DeviceStatus>();
+            let lists = Arc::clone(&self.lists);
+            // Ends when the device (and so the sender) is dropped.
+            let started = thread::Builder::new().name("outpost-status".into()).spawn(move || {
+                for status in receiver {
+                    let observers: Vec<StatusFn> = match lists.lock() {
+                        Ok(lists) => lists.status.iter().map(|(_, f)| Arc::clone(f)).collect(),
+                        Err(_) => return,
+                    };
+                    for f in observers {
+                        call(|| f(&status));
+                    }
+                }
+            });
+            match started {
+                Ok(_) => *queue = Some(sender),
+                Err(e) => tracing::warn!(error = %e, "the status observer thread could not start"),
+            }
+        }
         self.add(|lists, id| lists.status.push((id, f)))
     }
 
@@ -118,13 +145,12 @@ impl Observers {
         }
     }
 
-    pub(super) fn status_changed(&self, status: &DeviceStatus) {
-        let observers: Vec<StatusFn> = match self.lists.lock() {
-            Ok(lists) => lists.status.iter().map(|(_, f)| Arc::clone(f)).collect(),
-            Err(_) => return,
-        };
-        for f in observers {
-            call(|| f(status));
+    /// Queues a status for the observers; the caller keeps statuses in the order it read them.
+    pub(super) fn status_changed(&self, status: DeviceStatus) {
+        if let Ok(queue) = self.status_queue.lock()
+            && let Some(sender) = queue.as_ref()
+        {
+            let _ = sender.send(status);
         }
     }
 }

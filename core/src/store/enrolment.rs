@@ -45,6 +45,8 @@ pub struct Enrolment {
     /// The worker this device writes as, and the device id the server gave it.
     pub author: Author,
     pub team: TeamId,
+    /// The worker is a team lead, who may approve or return visits.
+    pub lead: bool,
     /// The device credential; the server keeps only its hash.
     pub credential: String,
     /// RFC 3339.
@@ -57,6 +59,7 @@ impl fmt::Debug for Enrolment {
             .field("server", &self.server)
             .field("author", &self.author)
             .field("team", &self.team)
+            .field("lead", &self.lead)
             .field("credential", &"<redacted>")
             .field("enrolled_at", &self.enrolled_at)
             .finish()
@@ -76,7 +79,7 @@ impl Enrolment {
         let conn = open(path.as_ref())?;
         let row = conn
             .query_row(
-                "SELECT host, port, ca_pem, pins, worker, device, team, credential, enrolled_at
+                "SELECT host, port, ca_pem, pins, worker, device, team, lead, credential, enrolled_at
                  FROM enrolment WHERE only = 1",
                 [],
                 |r| {
@@ -88,13 +91,14 @@ impl Enrolment {
                         r.get::<_, String>(4)?,
                         r.get::<_, String>(5)?,
                         r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
+                        r.get::<_, bool>(7)?,
                         r.get::<_, String>(8)?,
+                        r.get::<_, String>(9)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((host, port, ca_pem, pins, worker, device, team, credential, enrolled_at)) = row else {
+        let Some((host, port, ca_pem, pins, worker, device, team, lead, credential, enrolled_at)) = row else {
             return Ok(None);
         };
         let corrupt = |what: &str| Error::invalid("stored enrolment", what.to_string());
@@ -115,6 +119,7 @@ impl Enrolment {
             },
             author: Author::new(WorkerId::new(worker)?, DeviceId::new(device)?),
             team: TeamId::new(team)?,
+            lead,
             credential,
             enrolled_at,
         }))
@@ -126,8 +131,8 @@ impl Enrolment {
         let pins: Vec<u8> = self.server.pins.iter().flatten().copied().collect();
         conn.execute(
             "INSERT OR REPLACE INTO enrolment
-                (only, host, port, ca_pem, pins, worker, device, team, credential, enrolled_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                (only, host, port, ca_pem, pins, worker, device, team, lead, credential, enrolled_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 self.server.host,
                 i64::from(self.server.port),
@@ -136,6 +141,7 @@ impl Enrolment {
                 self.author.worker.as_str(),
                 self.author.device.as_str(),
                 self.team.as_str(),
+                self.lead,
                 self.credential,
                 self.enrolled_at,
             ],

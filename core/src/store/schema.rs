@@ -160,6 +160,7 @@ fn v4_enrolment(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             worker      TEXT NOT NULL,
             device      TEXT NOT NULL,
             team        TEXT NOT NULL,
+            lead        INTEGER NOT NULL,
             credential  TEXT NOT NULL,
             enrolled_at TEXT NOT NULL
         ) STRICT;",

@@ -173,6 +173,9 @@ pub struct EnrolResponse {
     pub team: String,
     /// Sent once; the server keeps only its hash.
     pub credential: String,
+    /// "worker" or "lead": what the device may decide (an older server sends none: a worker).
+    #[serde(default)]
+    pub role: Option<String>,
 }
 
 /// Encodes one frame: length then CBOR.
