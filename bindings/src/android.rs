@@ -12,6 +12,7 @@ use jni::objects::{JClass, JObject};
 /// A failure is thrown to Kotlin: a Java exception raised on the way (say, by the context's
 /// `getClassLoader`) as itself, any other error as a RuntimeException.
 // The JVM finds a native method by this exact symbol name, so it must not be mangled.
+#[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_app_outpost_core_OutpostAndroid_init<'caller>(
     mut env: EnvUnowned<'caller>,

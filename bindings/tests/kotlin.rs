@@ -14,7 +14,7 @@ use support::kotlin::Kotlin;
 fn kotlin_bindings_work_against_a_real_server() {
     let kotlin = Kotlin::find();
     let rig = Rig::start();
-    let scratch = rig.world.dir.path();
+    let scratch = rig.scratch();
 
     let generated = scratch.join("generated");
     support::generate("kotlin", &generated);

@@ -103,7 +103,7 @@ fn generate(library: &Path, out: &Path) {
 /// `python3` with the bindings generated beside a copy of the library (where `outpost.py`
 /// looks for it) and the rig's server, codes and a fresh work directory in its environment.
 fn python(rig: &Rig, name: &str) -> Command {
-    let root = rig.world.dir.path().join(name);
+    let root = rig.scratch().join(name);
     let bindings = root.join("bindings");
     let work = root.join("work");
     std::fs::create_dir_all(&work).unwrap();

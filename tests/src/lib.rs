@@ -1,5 +1,6 @@
-//! Shared harness for Outpost's cross-crate tests: the caseload generator and a fault-injecting
-//! TCP proxy.
+//! Shared harness for Outpost's cross-crate tests: the caseload generator, a fault-injecting
+//! TCP proxy, the in-process world and a team served over TLS.
 pub mod caseload;
 pub mod proxy;
+pub mod team;
 pub mod world;

@@ -6,66 +6,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use outpost_core::{
-    Device, Error, NewPerson, NewVisit, ReviewAction, ReviewState, RiskTier, Section, Server, Setting, TeamId, WorkerId,
+    Device, Error, NewPerson, NewVisit, ReviewAction, ReviewState, RiskTier, Section, Setting, TeamId, WorkerId,
 };
-use outpost_server::auth;
-use outpost_server::storage::{Accounts, Role, ScopePolicy};
-use outpost_tests::world::{Served, World};
-
-struct Rig {
-    world: World,
-    served: Served,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn rig() -> Rig {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let world = World::new();
-    let team = world.team("t1", ScopePolicy::Team);
-    world.worker("w1", &team, Role::Worker);
-    world.worker("w2", &team, Role::Worker);
-    world.worker("lead1", &team, Role::Lead);
-    let served = runtime.block_on(async { world.serve() });
-    Rig {
-        world,
-        served,
-        _runtime: runtime,
-    }
-}
-
-impl Rig {
-    fn code(&self, worker: &str) -> String {
-        let code = auth::new_enrolment_code();
-        self.world
-            .storage
-            .add_enrolment_code(
-                &WorkerId::new(worker).unwrap(),
-                &auth::hash_enrolment_code(&code),
-                i64::MAX,
-            )
-            .unwrap();
-        code
-    }
-
-    fn server(&self) -> Server {
-        Server {
-            host: "127.0.0.1".into(),
-            port: self.served.addr.port(),
-            ca_pem: Some(self.served.ca_pem.clone()),
-            pins: Vec::new(),
-        }
-    }
-
-    fn enrolled(&self, worker: &str, file: &str) -> Device {
-        let device = Device::open(self.world.dir.path().join(file), None).unwrap();
-        device.enrol(self.server(), &self.code(worker), file).unwrap();
-        device
-    }
-}
+use outpost_server::storage::Accounts;
+use outpost_tests::team::ServedTeam;
 
 fn person_and_visit(device: &Device) -> outpost_core::DocId {
     device
@@ -92,7 +36,7 @@ fn person_and_visit(device: &Device) -> outpost_core::DocId {
 
 #[test]
 fn an_enrolment_survives_a_relaunch_and_is_not_repeated() {
-    let rig = rig();
+    let rig = ServedTeam::start();
     let path = rig.world.dir.path().join("a.sqlite3");
     let device = Device::open(&path, None).unwrap();
     assert!(device.enrolment().is_none());
@@ -114,7 +58,7 @@ fn an_enrolment_survives_a_relaunch_and_is_not_repeated() {
 
 #[test]
 fn a_sync_stopped_at_its_deadline_keeps_everything_and_the_next_one_resumes() {
-    let rig = rig();
+    let rig = ServedTeam::start();
     let a = rig.enrolled("w1", "a.sqlite3");
     let b = rig.enrolled("w2", "b.sqlite3");
     let visit = person_and_visit(&a);
@@ -138,7 +82,7 @@ fn a_sync_stopped_at_its_deadline_keeps_everything_and_the_next_one_resumes() {
 
 #[test]
 fn typing_into_a_field_read_before_this_devices_own_later_edit_still_syncs() {
-    let rig = rig();
+    let rig = ServedTeam::start();
     let a = rig.enrolled("w1", "a.sqlite3");
     let b = rig.enrolled("w2", "b.sqlite3");
     let visit = person_and_visit(&a);
@@ -176,7 +120,7 @@ fn typing_into_a_field_read_before_this_devices_own_later_edit_still_syncs() {
 
 #[test]
 fn records_the_server_refuses_stay_pending_and_the_status_says_why() {
-    let rig = rig();
+    let rig = ServedTeam::start();
     let a = rig.enrolled("w1", "a.sqlite3");
     // A person recorded under a team this worker does not belong to is outside its scope.
     let stray = a
@@ -205,7 +149,7 @@ fn records_the_server_refuses_stay_pending_and_the_status_says_why() {
 
 #[test]
 fn a_revoked_device_is_told_it_is_not_authenticated_and_keeps_its_work() {
-    let rig = rig();
+    let rig = ServedTeam::start();
     let a = rig.enrolled("w1", "a.sqlite3");
     let visit = person_and_visit(&a);
     let device = a.enrolment().unwrap().author.device;
@@ -219,7 +163,7 @@ fn a_revoked_device_is_told_it_is_not_authenticated_and_keeps_its_work() {
 
 #[test]
 fn only_a_leads_device_can_approve_or_return_a_visit() {
-    let rig = rig();
+    let rig = ServedTeam::start();
     let worker = rig.enrolled("w1", "a.sqlite3");
     let lead = rig.enrolled("lead1", "lead.sqlite3");
     let visit = person_and_visit(&worker);

@@ -6,51 +6,24 @@ pub mod kotlin;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use outpost_server::auth;
-use outpost_server::storage::{Accounts, Role, ScopePolicy};
-use outpost_tests::world::{Served, World};
+use outpost_tests::team::ServedTeam;
 
-/// A served world with team `t1` (every worker holds the team's caseload): workers `w1`, `w2`
-/// and lead `lead1`.
+/// A served team (see `ServedTeam`) and its CA written to a file for the test programs.
 pub struct Rig {
-    pub world: World,
-    pub served: Served,
-    pub runtime: tokio::runtime::Runtime,
+    pub team: ServedTeam,
     pub ca_path: PathBuf,
 }
 
 impl Rig {
     pub fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let world = World::new();
-        let team = world.team("t1", ScopePolicy::Team);
-        world.worker("w1", &team, Role::Worker);
-        world.worker("w2", &team, Role::Worker);
-        world.worker("lead1", &team, Role::Lead);
-        let served = runtime.block_on(async { world.serve() });
-        let ca_path = world.dir.path().join("test-ca.pem");
-        std::fs::write(&ca_path, &served.ca_pem).unwrap();
-        Self {
-            world,
-            served,
-            runtime,
-            ca_path,
-        }
+        let team = ServedTeam::start();
+        let ca_path = team.world.dir.path().join("test-ca.pem");
+        std::fs::write(&ca_path, &team.served.ca_pem).unwrap();
+        Self { team, ca_path }
     }
 
-    /// A one-time enrolment code for `worker`, as the admin CLI hands out.
-    pub fn code(&self, worker: &str) -> String {
-        let code = auth::new_enrolment_code();
-        let worker = outpost_core::WorkerId::new(worker).unwrap();
-        self.world
-            .storage
-            .add_enrolment_code(&worker, &auth::hash_enrolment_code(&code), i64::MAX)
-            .unwrap();
-        code
+    pub fn scratch(&self) -> &Path {
+        self.team.world.dir.path()
     }
 
     /// What a test program is told: where the server is and how to trust it, two enrolment
@@ -58,10 +31,10 @@ impl Rig {
     pub fn env(&self, work: &Path) -> Vec<(&'static str, String)> {
         vec![
             ("OUTPOST_HOST", "127.0.0.1".into()),
-            ("OUTPOST_PORT", self.served.addr.port().to_string()),
+            ("OUTPOST_PORT", self.team.served.addr.port().to_string()),
             ("OUTPOST_CA", self.ca_path.display().to_string()),
-            ("OUTPOST_CODE_1", self.code("w1")),
-            ("OUTPOST_CODE_2", self.code("w2")),
+            ("OUTPOST_CODE_1", self.team.code("w1")),
+            ("OUTPOST_CODE_2", self.team.code("w2")),
             ("OUTPOST_WORK", work.display().to_string()),
             ("RUST_BACKTRACE", "0".into()),
         ]

@@ -1,0 +1,67 @@
+//! A team served over real TLS on a loopback port, for tests that drive whole devices (the
+//! `Device` façade, or the generated bindings) against the real server.
+#![allow(clippy::unwrap_used)]
+
+use outpost_core::{Device, Server, WorkerId};
+use outpost_server::auth;
+use outpost_server::storage::{Accounts, Role, ScopePolicy};
+
+use crate::world::{Served, World};
+
+/// Team `t1` (every worker holds the team's caseload): workers `w1` and `w2`, lead `lead1`.
+#[allow(missing_debug_implementations)]
+pub struct ServedTeam {
+    pub world: World,
+    pub served: Served,
+    /// Runs the server; dropped last.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl ServedTeam {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let world = World::new();
+        let team = world.team("t1", ScopePolicy::Team);
+        world.worker("w1", &team, Role::Worker);
+        world.worker("w2", &team, Role::Worker);
+        world.worker("lead1", &team, Role::Lead);
+        let served = runtime.block_on(async { world.serve() });
+        Self { world, served, runtime }
+    }
+
+    /// A one-time enrolment code for `worker`, as the admin CLI hands out.
+    pub fn code(&self, worker: &str) -> String {
+        let code = auth::new_enrolment_code();
+        self.world
+            .storage
+            .add_enrolment_code(
+                &WorkerId::new(worker).unwrap(),
+                &auth::hash_enrolment_code(&code),
+                i64::MAX,
+            )
+            .unwrap();
+        code
+    }
+
+    /// The server as a device enrols with it: the name its certificate carries, and its CA.
+    pub fn server(&self) -> Server {
+        Server {
+            host: "127.0.0.1".into(),
+            port: self.served.addr.port(),
+            ca_pem: Some(self.served.ca_pem.clone()),
+            pins: Vec::new(),
+        }
+    }
+
+    /// A device of `worker`, its store in `file` under the world's directory, enrolled as the
+    /// app enrols.
+    pub fn enrolled(&self, worker: &str, file: &str) -> Device {
+        let device = Device::open(self.world.dir.path().join(file), None).unwrap();
+        device.enrol(self.server(), &self.code(worker), file).unwrap();
+        device
+    }
+}
