@@ -1,7 +1,7 @@
 //! A document held in memory, outside any store: for building records to import (the caseload
 //! generator, tests) with the same typed editors the store uses. Each edit is one change.
 
-use automerge::{AutoCommit, transaction::CommitOptions};
+use automerge::{ActorId, AutoCommit, ChangeHash, transaction::CommitOptions};
 use chrono::Utc;
 
 use crate::error::Result;
@@ -9,7 +9,7 @@ use crate::ids::{Author, DocId, PersonId};
 use crate::model::assessment::{self, AssessmentEditor, NewAssessment};
 use crate::model::observations::{self, NewObservations, ObservationsEditor};
 use crate::model::person::{self, NewPerson, PersonEditor};
-use crate::model::review;
+use crate::model::review::{self, ReviewAction, ReviewState};
 use crate::model::visit::{self, NewVisit, VisitEditor};
 
 #[derive(Debug)]
@@ -83,6 +83,43 @@ impl Document {
 
     pub fn edit_observations(&mut self, f: impl FnOnce(&mut ObservationsEditor<'_>) -> Result<()>) -> Result<()> {
         self.edit(|doc| f(&mut ObservationsEditor { doc }))
+    }
+
+    /// A copy that `author` edits as another replica would (an actor of its own), for changes
+    /// made concurrently with this one's; `merge` brings them together again.
+    pub fn fork(&self, author: &Author) -> Document {
+        let doc = self
+            .doc
+            .clone()
+            .with_actor(ActorId::random())
+            .with_author(Some(author.to_automerge()));
+        Self {
+            id: self.id.clone(),
+            doc,
+            author: author.clone(),
+        }
+    }
+
+    /// Takes in every change `other` has that this document lacks.
+    pub fn merge(&mut self, other: &mut Document) -> Result<()> {
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    /// Takes a review step on a review document, recording the visit heads the reviewer read.
+    pub fn review(
+        &mut self,
+        action: ReviewAction,
+        comment: Option<&str>,
+        visit_heads: &[ChangeHash],
+    ) -> Result<ReviewState> {
+        let (id, author) = (self.id.clone(), self.author.clone());
+        let mut state = ReviewState::Draft;
+        self.edit(|doc| {
+            state = review::apply(doc, &id, action, &author, comment, visit_heads)?;
+            Ok(())
+        })?;
+        Ok(state)
     }
 
     /// The whole document, compact, as `Store::import_changes` accepts it.

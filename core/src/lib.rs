@@ -2,7 +2,7 @@
 //!
 //! Data flows `model` (typed views of documents) -> `store` (SQLite, index, merging). Sync and
 //! its transport arrive with later work; they build on `Store::export_changes` and
-//! `Store::import_changes`.
+//! `Store::import_changes`. `Record` reads saved document bytes outside any store, for a server.
 
 mod device;
 mod document;
@@ -10,6 +10,7 @@ mod error;
 mod ids;
 mod model;
 pub mod net;
+mod record;
 mod store;
 pub mod sync;
 
@@ -35,6 +36,7 @@ pub use model::person::{
 };
 pub use model::review::{Review, ReviewAction, ReviewState, ReviewStep};
 pub use model::visit::{Action, Helped, NewAction, NewVisit, Section, Setting, Visit, VisitEditor};
+pub use record::{ConcurrentEdit, Record};
 pub use store::{
     ActionRow, CaseloadRow, Enrolment, Imported, Saved, SearchHit, SectionText, Selection, Server, StorageStats, Store,
     SyncStatus, Verified, VisitRow, parse_version, schema, version_string,

@@ -7,6 +7,9 @@
 
 mod driver;
 mod http;
+
+/// An error with its causes, for messages about failures in I/O libraries.
+pub use http::describe as describe_error;
 mod retry;
 mod tls;
 

@@ -2,9 +2,11 @@
 //! store's state into a request and applies the response. `net` carries the bytes.
 
 mod client;
+mod listing;
 pub mod wire;
 
 pub use client::{Progress, SyncClient};
+pub use listing::{ActionListing, Listing, listing};
 
 use automerge::AutoCommit;
 

@@ -40,8 +40,9 @@ impl ReviewAction {
         use ReviewState::*;
         match (self, from) {
             (Submit, Draft | Returned) => Some(Submitted),
-            (Approve, Submitted) => Some(Approved),
-            (Return, Submitted) => Some(Returned),
+            // From approved too: a visit changed since its approval is decided again.
+            (Approve, Submitted | Approved) => Some(Approved),
+            (Return, Submitted | Approved) => Some(Returned),
             _ => None,
         }
     }

@@ -166,7 +166,7 @@ pub(crate) fn network(what: &str, error: &(dyn std::error::Error + 'static)) -> 
 }
 
 /// An error with its causes, since hyper's own message ("connection error") hides the reason.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
