@@ -6,12 +6,20 @@ cd "$(dirname "$0")/.."
 
 echo "== tools the tests use"
 # The Kotlin compiler (npm's kotlin-compiler) and JNA (Debian's libjna-java) run the generated
-# Kotlin bindings and the demo; Python 3 runs the generated Python.
+# Kotlin bindings and the demo; Python 3 runs the generated Python. The browser tests drive
+# Debian's Chromium with npm's playwright-core and check pages with axe-core; Debian's
+# python3-aiosmtpd is the SMTP server mail is sent to in tests.
 npm ci --prefix scripts/tools --no-audit --no-fund --loglevel=error
-if [[ ! -f /usr/share/java/jna.jar ]]; then
+installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
+missing=()
+[[ -f /usr/share/java/jna.jar ]] || missing+=(libjna-java)
+for package in chromium python3-aiosmtpd; do
+    installed "$package" || missing+=("$package")
+done
+if (( ${#missing[@]} > 0 )); then
     sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
     $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends libjna-java
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 echo "== formatting and lints"

@@ -9,9 +9,10 @@ use clap::Subcommand;
 use outpost_core::{DeviceId, PersonId, TeamId, WorkerId};
 
 use crate::auth::{hash_enrolment_code, new_enrolment_code};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{Accounts, AuditEntry, DeviceRow, Documents, Role, ScopePolicy};
+use crate::storage::{Accounts, AuditEntry, DeviceRow, Documents, Role, ScopePolicy, WebAccounts};
+use crate::web::sign_in::hash_password;
 
 /// The longest an enrolment code may stay valid: an unspent code is a device credential waiting
 /// for whoever reads it first.
@@ -67,6 +68,29 @@ pub enum Command {
     Reassign {
         #[arg(value_parser = person_id)]
         person: PersonId,
+        #[arg(long, value_parser = team_id)]
+        team: TeamId,
+    },
+    /// Set a team lead's password for the review pages, read from standard input (one line).
+    /// Their signed-in sessions end.
+    SetPassword {
+        #[arg(value_parser = worker_id)]
+        lead: WorkerId,
+        /// Filled from standard input, never from the command line (it would show in `ps`).
+        #[arg(skip)]
+        password: String,
+    },
+    /// Set where a team lead's safeguarding alerts are emailed.
+    SetEmail {
+        #[arg(value_parser = worker_id)]
+        lead: WorkerId,
+        #[arg(value_parser = email)]
+        email: String,
+    },
+    /// Let a team lead review another team's visits as well as their own.
+    AddLeadTeam {
+        #[arg(value_parser = worker_id)]
+        lead: WorkerId,
         #[arg(long, value_parser = team_id)]
         team: TeamId,
     },
@@ -150,6 +174,28 @@ pub fn run(command: Command, storage: &SqliteStorage, db_path: &Path) -> Result<
                 "moved person {person} to team {team}; devices follow at their next sync"
             ))
         }
+        Command::SetPassword { lead, password } => {
+            match storage.worker(&lead)? {
+                Some((Role::Lead, _)) => {}
+                Some(_) => return Err(Error::bad("lead", format!("{lead} is not a team lead"))),
+                None => return Err(Error::NotFound(format!("worker {lead}"))),
+            }
+            storage.set_password(&lead, &hash_password(&password)?, now)?;
+            audit(storage, "set-password", lead.as_str(), String::new())?;
+            Ok(format!(
+                "set the review pages password for {lead}; their sessions have ended"
+            ))
+        }
+        Command::SetEmail { lead, email } => {
+            storage.set_email(&lead, Some(&email))?;
+            audit(storage, "set-email", lead.as_str(), String::new())?;
+            Ok(format!("safeguarding alerts for {lead} go to {email}"))
+        }
+        Command::AddLeadTeam { lead, team } => {
+            storage.add_lead_team(&lead, &team)?;
+            audit(storage, "add-lead-team", lead.as_str(), format!("team {team}"))?;
+            Ok(format!("{lead} now reviews team {team} too"))
+        }
         Command::Backup { dest } => {
             storage.backup(&dest)?;
             // A backup holds every record, so where one was written belongs in the audit log.
@@ -232,6 +278,21 @@ fn device_id(s: &str) -> outpost_core::Result<DeviceId> {
 
 fn person_id(s: &str) -> outpost_core::Result<PersonId> {
     PersonId::new(s)
+}
+
+/// An address to email: one `@`, no spaces or control characters, at most 254 characters.
+fn email(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let valid = s.len() <= 254
+        && s.matches('@').count() == 1
+        && !s.starts_with('@')
+        && !s.ends_with('@')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not an email address"))
+    }
 }
 
 fn scope(s: &str) -> Result<ScopePolicy, String> {

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod error;
 pub mod metrics;
@@ -10,6 +11,7 @@ pub mod review;
 pub mod storage;
 pub mod sync;
 pub mod tls;
+pub mod web;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -30,17 +32,29 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// The review pages' sign-in and sessions.
+    pub web: Arc<web::WebSettings>,
 }
 
 impl AppState {
-    /// State over `storage`, taking a fresh server actor for this process.
+    /// State over `storage`, taking a fresh server actor for this process; no alerts sent.
     pub fn new(storage: Arc<dyn Storage>) -> Result<Self> {
+        Self::with_alerts(storage, alerts::Alerts::disabled())
+    }
+
+    /// The same, telling team leads of safeguarding concerns through `alerts`.
+    pub fn with_alerts(storage: Arc<dyn Storage>, alerts: alerts::Alerts) -> Result<Self> {
+        let listed = sync::relist(storage.as_ref())?;
+        if listed > 0 {
+            tracing::info!(listed, "listed stored records for the review pages");
+        }
         let metrics = Arc::new(metrics::Metrics::default());
         Ok(Self {
-            sync: Arc::new(sync::SyncService::new(storage.clone(), metrics.clone())?),
+            sync: Arc::new(sync::SyncService::new(storage.clone(), metrics.clone())?.with_alerts(alerts)),
             storage,
             metrics,
             trusted_proxies: Arc::new(Vec::new()),
+            web: Arc::new(web::WebSettings::default()),
         })
     }
 }
@@ -58,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(render_metrics))
         .merge(auth::router())
         .merge(sync::router())
+        .merge(web::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::log))
         .with_state(state)
 }

@@ -9,6 +9,12 @@
 //! OUTPOST_TRUSTED_PROXIES
 //!                    comma-separated proxy addresses whose X-Forwarded-For is believed
 //! OUTPOST_LOG_FORMAT json for one JSON object per log line; RUST_LOG sets the level
+//! OUTPOST_PUBLIC_URL the review pages' public address, for links in safeguarding alerts
+//! OUTPOST_SMTP_HOST, OUTPOST_SMTP_PORT (25), OUTPOST_SMTP_FROM, OUTPOST_SMTP_USER,
+//! OUTPOST_SMTP_PASSWORD, OUTPOST_SMTP_TLS (none | starttls | tls; default starttls)
+//!                    where safeguarding alerts are emailed (to each lead's `set-email` address)
+//! OUTPOST_WEBHOOK_URL, OUTPOST_WEBHOOK_SECRET
+//!                    a webhook told of each safeguarding alert, signed with HMAC-SHA256
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -94,6 +100,17 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .map(|text| println!("{text}"))
         }
+        Command::Admin(admin::Command::SetPassword { lead, .. }) => read_password().and_then(|password| {
+            open(&data_dir).and_then(|storage| {
+                admin::run(
+                    admin::Command::SetPassword { lead, password },
+                    &storage,
+                    &db_path(&data_dir),
+                )
+                .map_err(|e| e.to_string())
+                .map(|text| println!("{text}"))
+            })
+        }),
         Command::Admin(command) => open(&data_dir)
             .and_then(|storage| admin::run(command, &storage, &db_path(&data_dir)).map_err(|e| e.to_string()))
             .map(|text| println!("{text}")),
@@ -105,6 +122,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A password from standard input: its first line, without the line ending.
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from standard input: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn db_path(data_dir: &std::path::Path) -> PathBuf {
@@ -131,7 +157,7 @@ fn run_review(
         Decision::Approve => ReviewAction::Approve,
         Decision::Return => ReviewAction::Return,
     };
-    let state = review::decide(&service, &lead, &visit, action, comment).map_err(|e| e.to_string())?;
+    let state = review::decide(&service, &lead, &visit, action, comment, None).map_err(|e| e.to_string())?;
     println!("visit {visit} is now {}", state.code());
     Ok(())
 }
@@ -147,7 +173,10 @@ async fn serve(data_dir: &std::path::Path) -> Result<(), String> {
              then give the phone the server address, the CA file below and the code."
         );
     }
-    let state = AppState::new(storage).map_err(|e| e.to_string())?;
+    let alerts = outpost_server::alerts::Alerts::new(outpost_server::alerts::AlertConfig::from_env()?);
+    // Debug hides the SMTP password, the webhook's secret and its path.
+    tracing::info!(?alerts, "safeguarding alerts");
+    let state = AppState::with_alerts(storage, alerts).map_err(|e| e.to_string())?;
     let handle = Handle::new();
     tokio::spawn({
         let handle = handle.clone();

@@ -1,7 +1,7 @@
 //! A lead's decision on a visit, made through the server (the admin CLI now, the review pages
 //! later). It is written with the server process's own actor and names the lead as its author.
 
-use outpost_core::{Author, DeviceId, DocId, ReviewAction, ReviewState, WorkerId};
+use outpost_core::{Author, ChangeHash, DeviceId, DocId, ReviewAction, ReviewState, WorkerId};
 
 use crate::error::{Error, Result};
 use crate::storage::Role;
@@ -17,9 +17,10 @@ pub fn decide(
     visit: &DocId,
     action: ReviewAction,
     comment: Option<&str>,
+    read: Option<&[ChangeHash]>,
 ) -> Result<ReviewState> {
     let storage = service.storage();
-    let (role, team) = storage
+    let (role, _) = storage
         .worker(lead)?
         .ok_or_else(|| Error::NotFound(format!("worker {lead}")))?;
     let stored = storage
@@ -27,7 +28,8 @@ pub fn decide(
         .filter(|d| d.doc_type == "visit")
         .ok_or_else(|| Error::NotFound(format!("visit {visit}")))?;
     // A visit of another team is answered as missing, like any record outside a scope.
-    if role != Role::Lead || storage.person_team(&stored.person)? != Some(team) {
+    let teams = storage.lead_teams(lead)?;
+    if role != Role::Lead || !storage.person_team(&stored.person)?.is_some_and(|t| teams.contains(&t)) {
         return Err(Error::NotFound(format!("visit {visit}")));
     }
     let reviewer = Author::new(lead.clone(), DeviceId::new(SERVER_DEVICE)?);
@@ -38,7 +40,9 @@ pub fn decide(
         &format!("{lead}/{SERVER_DEVICE}"),
         action_code(action),
         |doc| {
-            state = outpost_core::sync::apply_review(doc, &review, action, &reviewer, comment, &stored.heads)?;
+            // What the lead read, when they read it on a page; the CLI decides on what is stored.
+            let heads = read.unwrap_or(&stored.heads);
+            state = outpost_core::sync::apply_review(doc, &review, action, &reviewer, comment, heads)?;
             Ok(())
         },
     )?;

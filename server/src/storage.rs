@@ -2,7 +2,13 @@
 //! Methods are blocking; the HTTP layer calls them on the blocking pool. Every method that
 //! writes does so in one transaction.
 
+pub mod review;
 pub mod sqlite;
+
+pub use review::{
+    ActionListing, CaseloadEntry, ListedPerson, QueueFilter, QueuePage, QueueState, RecordListing, ReviewIndex,
+    VisitListing, WebAccounts, WebSession,
+};
 
 use std::collections::HashSet;
 
@@ -151,6 +157,8 @@ pub struct DocWrite {
     pub changes: Vec<u8>,
     /// For a person document: the team it names and the workers allocated.
     pub person_scope: Option<PersonScope>,
+    /// What the review pages list of it; None when it could not be read as its type.
+    pub listing: Option<outpost_core::sync::Listing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +229,6 @@ pub trait Documents: Send + Sync {
 }
 
 /// Everything the server stores.
-pub trait Storage: Accounts + Documents {}
+pub trait Storage: Accounts + Documents + WebAccounts + ReviewIndex {}
 
-impl<T: Accounts + Documents> Storage for T {}
+impl<T: Accounts + Documents + WebAccounts + ReviewIndex> Storage for T {}

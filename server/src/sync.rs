@@ -16,11 +16,13 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Router, http::StatusCode};
+use outpost_core::sync::Listing;
 use outpost_core::sync::wire::{self, AutomergeSync, DocHeads, End, Frame, Head, Refusal, Request};
-use outpost_core::{DeviceId, DocId, DocType, PersonId};
+use outpost_core::{DeviceId, DocId, DocType, PersonId, WorkerId};
 use serde_bytes::ByteBuf;
 
 use crate::AppState;
+use crate::alerts::{Alerts, SafeguardingAlert};
 use crate::auth::AuthDevice;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -84,6 +86,7 @@ pub struct SyncService {
     write_lock: Mutex<()>,
     /// Automerge sync protocol state per device and diverged document, between rounds.
     automerge_states: Mutex<HashMap<(DeviceId, DocId), am_sync::State>>,
+    alerts: Alerts,
 }
 
 impl std::fmt::Debug for SyncService {
@@ -105,7 +108,14 @@ impl SyncService {
             actor,
             write_lock: Mutex::new(()),
             automerge_states: Mutex::new(HashMap::new()),
+            alerts: Alerts::disabled(),
         })
+    }
+
+    /// Tells team leads when a visit flagged for safeguarding arrives.
+    pub fn with_alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = alerts;
+        self
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -199,6 +209,7 @@ impl SyncService {
         let seqs = self.storage.write(Some(&device.device), &write)?;
         drop(guard);
         self.metrics.docs_stored(write.docs.len());
+        self.alert_safeguarding(&write.docs, now)?;
 
         // People who left the scope (after their last pushes were accepted above).
         let mut leaving: Vec<String> = held
@@ -258,6 +269,46 @@ impl SyncService {
                 more: pull.more,
             },
         ))
+    }
+
+    /// Alerts the team's leads of each visit stored flagged for safeguarding, once per concern
+    /// (clearing it lets a new one alert again). The alert holds ids and a link, no content.
+    fn alert_safeguarding(&self, docs: &[DocWrite], now: i64) -> Result<()> {
+        if !self.alerts.is_enabled() {
+            return Ok(());
+        }
+        for doc in docs {
+            let Some(Listing::Visit {
+                safeguarding: true,
+                worker,
+                ..
+            }) = &doc.listing
+            else {
+                continue;
+            };
+            let Some(team) = self.storage.person_team(&doc.person)? else {
+                continue;
+            };
+            if !self.storage.mark_alerted(&doc.doc, now)? {
+                continue;
+            }
+            let raised_by = WorkerId::new(worker.as_str())?;
+            self.storage.audit(&AuditEntry {
+                at: now,
+                who: "server".into(),
+                action: "safeguarding-alert".into(),
+                subject: doc.doc.to_string(),
+                detail: format!("team {team}, raised by {raised_by}"),
+            })?;
+            self.alerts.send(SafeguardingAlert {
+                recipients: self.storage.lead_emails(&team)?,
+                team,
+                visit: doc.doc.clone(),
+                raised_by,
+                at: chrono::Utc::now(),
+            });
+        }
+        Ok(())
     }
 
     /// After a restore: compares the device's documents with ours. Documents whose heads
@@ -409,6 +460,7 @@ impl SyncService {
                 index_rows: outpost_core::sync::index_rows(&loaded, doc)?,
                 changes,
                 person_scope: person_scope(&summary),
+                listing: listing(&loaded, doc),
             }],
             audit: vec![AuditEntry {
                 at: chrono::Utc::now().timestamp(),
@@ -432,6 +484,34 @@ pub(crate) fn person_scope(summary: &outpost_core::sync::DocSummary) -> Option<P
         }),
         _ => None,
     }
+}
+
+/// The record's listing for the review pages. A record that does not read as its type is
+/// still stored (the device's data is never refused for that); it is left off the listing.
+pub(crate) fn listing(doc: &AutoCommit, id: &DocId) -> Option<outpost_core::sync::Listing> {
+    outpost_core::sync::listing(doc, id)
+        .inspect_err(|e| tracing::warn!(doc = %id, error = %e, "record not listed for review"))
+        .ok()
+}
+
+/// Lists every stored document for the review pages, once, after an upgrade from a server that
+/// kept no listing.
+pub fn relist(storage: &dyn Storage) -> Result<usize> {
+    if !storage.needs_relist()? {
+        return Ok(0);
+    }
+    let mut listed = 0;
+    for id in storage.all_docs()? {
+        let Some(stored) = storage.doc(&id)? else { continue };
+        let doc = AutoCommit::load(&stored.snapshot)
+            .map_err(|e| Error::Internal(format!("stored document {id} does not load: {e}")))?;
+        if let Some(found) = listing(&doc, &id) {
+            storage.list(&id, &stored.person, &stored.heads, &found)?;
+            listed += 1;
+        }
+    }
+    storage.relist_done()?;
+    Ok(listed)
 }
 
 fn respond(head: Head, docs: Vec<Frame>, end: End) -> Vec<u8> {

@@ -2,9 +2,10 @@
 //! `Device` façade, or the generated bindings) against the real server.
 #![allow(clippy::unwrap_used)]
 
-use outpost_core::{Device, Server, WorkerId};
+use outpost_core::{Device, NewPerson, RiskTier, Server, TeamId, WorkerId};
 use outpost_server::auth;
-use outpost_server::storage::{Accounts, Role, ScopePolicy};
+use outpost_server::storage::{Accounts, Role, ScopePolicy, WebAccounts};
+use outpost_server::web::sign_in::hash_password;
 
 use crate::world::{Served, World};
 
@@ -19,12 +20,16 @@ pub struct ServedTeam {
 
 impl ServedTeam {
     pub fn start() -> Self {
+        Self::start_with(World::new())
+    }
+
+    /// The same team over `world` (one made `World::with_alerts`, say).
+    pub fn start_with(world: World) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let world = World::new();
         let team = world.team("t1", ScopePolicy::Team);
         world.worker("w1", &team, Role::Worker);
         world.worker("w2", &team, Role::Worker);
@@ -47,6 +52,21 @@ impl ServedTeam {
         code
     }
 
+    /// Gives `lead` a password for the review pages, as the admin's `set-password` does, and
+    /// returns it.
+    pub fn password(&self, lead: &str) -> String {
+        let password = format!("{lead} correct horse battery");
+        self.world
+            .storage
+            .set_password(
+                &WorkerId::new(lead).unwrap(),
+                &hash_password(&password).unwrap(),
+                chrono::Utc::now().timestamp(),
+            )
+            .unwrap();
+        password
+    }
+
     /// The server as a device enrols with it: the name its certificate carries, and its CA.
     pub fn server(&self) -> Server {
         Server {
@@ -63,5 +83,19 @@ impl ServedTeam {
         let device = Device::open(self.world.dir.path().join(file), None).unwrap();
         device.enrol(self.server(), &self.code(worker), file).unwrap();
         device
+    }
+}
+
+/// A person of team `t1`, allocated to `w1`, with only a name and a risk tier.
+pub fn person(name: &str, risk: RiskTier) -> NewPerson {
+    NewPerson {
+        name: name.into(),
+        preferred_name: None,
+        date_of_birth: None,
+        nhs_number: None,
+        address: None,
+        team: TeamId::new("t1").unwrap(),
+        allocated_workers: vec![WorkerId::new("w1").unwrap()],
+        risk,
     }
 }

@@ -54,9 +54,14 @@ pub struct Phone {
 
 impl World {
     pub fn new() -> Self {
+        Self::with_alerts(outpost_server::alerts::Alerts::disabled())
+    }
+
+    /// A world whose server tells team leads of safeguarding concerns through `alerts`.
+    pub fn with_alerts(alerts: outpost_server::alerts::Alerts) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = Arc::new(SqliteStorage::open(dir.path().join("server.sqlite3")).unwrap());
-        let state = AppState::new(storage.clone() as Arc<dyn Storage>).unwrap();
+        let state = AppState::with_alerts(storage.clone() as Arc<dyn Storage>, alerts).unwrap();
         Self { dir, state, storage }
     }
 

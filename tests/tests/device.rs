@@ -9,21 +9,12 @@ use outpost_core::{
     Device, Error, NewPerson, NewVisit, ReviewAction, ReviewState, RiskTier, Section, Setting, TeamId, WorkerId,
 };
 use outpost_server::storage::Accounts;
-use outpost_tests::team::ServedTeam;
+use outpost_tests::team::{self, ServedTeam};
 
 fn person_and_visit(device: &Device) -> outpost_core::DocId {
     device
         .write(|s| {
-            let person = s.create_person(&NewPerson {
-                name: "Iris Kemp".into(),
-                preferred_name: None,
-                date_of_birth: None,
-                nhs_number: None,
-                address: None,
-                team: TeamId::new("t1")?,
-                allocated_workers: vec![WorkerId::new("w1")?],
-                risk: RiskTier::Low,
-            })?;
+            let person = s.create_person(&team::person("Iris Kemp", RiskTier::Low))?;
             s.create_visit(&NewVisit {
                 person,
                 worker: WorkerId::new("w1")?,

@@ -4,6 +4,8 @@
 
 mod accounts;
 mod documents;
+mod review;
+mod web;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -13,7 +15,7 @@ use rusqlite::{Connection, Transaction};
 use crate::error::{Error, Result};
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_schema];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_schema, v2_review];
 
 #[derive(Debug)]
 pub struct SqliteStorage {
@@ -146,5 +148,84 @@ fn v1_schema(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             PRIMARY KEY (device_id, doc_id)
         ) STRICT;
         CREATE INDEX device_docs_person ON device_docs(device_id, person_id);",
+    )
+}
+
+/// v2: the team leads' review pages. Their sign-in (passwords, sessions, email for alerts, the
+/// teams a lead reviews) and a listing of every record, kept beside the documents by each write,
+/// so the queue and caseload are queries rather than documents loaded per request.
+fn v2_review(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE workers ADD COLUMN email TEXT;
+        CREATE TABLE passwords (
+            worker_id TEXT PRIMARY KEY REFERENCES workers(worker_id),
+            hash      TEXT NOT NULL,
+            set_at    INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE web_sessions (
+            token_hash BLOB PRIMARY KEY,
+            worker_id  TEXT NOT NULL REFERENCES workers(worker_id),
+            csrf       TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            seen_at    INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX web_sessions_worker ON web_sessions(worker_id);
+        -- Teams a lead reviews beyond their own.
+        CREATE TABLE lead_teams (
+            worker_id TEXT NOT NULL REFERENCES workers(worker_id),
+            team_id   TEXT NOT NULL REFERENCES teams(team_id),
+            PRIMARY KEY (worker_id, team_id)
+        ) STRICT;
+
+        CREATE TABLE listed_people (
+            person_id      TEXT PRIMARY KEY,
+            name           TEXT NOT NULL,
+            preferred_name TEXT,
+            risk           TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE listed_visits (
+            visit_id     TEXT PRIMARY KEY,
+            person_id    TEXT NOT NULL,
+            worker_id    TEXT NOT NULL,
+            visit_at     INTEGER NOT NULL,
+            safeguarding INTEGER NOT NULL,
+            heads        BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX listed_visits_person ON listed_visits(person_id, visit_at DESC);
+        -- Keyed by the visit, so a review listed before its visit arrives joins it later.
+        CREATE TABLE listed_reviews (
+            visit_id       TEXT PRIMARY KEY,
+            state          TEXT NOT NULL,
+            submitted_at   INTEGER,
+            approved_heads BLOB
+        ) STRICT;
+        CREATE INDEX listed_reviews_queue ON listed_reviews(state, submitted_at DESC);
+        CREATE TABLE listed_actions (
+            visit_id  TEXT NOT NULL,
+            action_id TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            what      TEXT NOT NULL,
+            due       TEXT,
+            done      INTEGER NOT NULL,
+            cancelled INTEGER NOT NULL,
+            PRIMARY KEY (visit_id, action_id)
+        ) STRICT;
+        CREATE INDEX listed_actions_person ON listed_actions(person_id);
+        -- Assessments and observations.
+        CREATE TABLE listed_records (
+            doc_id    TEXT PRIMARY KEY,
+            person_id TEXT NOT NULL,
+            doc_type  TEXT NOT NULL,
+            at        INTEGER NOT NULL,
+            summary   TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX listed_records_person ON listed_records(person_id, at DESC);
+        -- Visits whose safeguarding alert went out, so a concern alerts once.
+        CREATE TABLE safeguarding_alerts (
+            visit_id TEXT PRIMARY KEY,
+            sent_at  INTEGER NOT NULL
+        ) STRICT;
+        -- Documents stored before v2 are listed once, when the server starts.
+        INSERT INTO meta (key, value) VALUES ('relist', 1);",
     )
 }

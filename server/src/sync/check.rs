@@ -9,7 +9,7 @@ use outpost_core::sync::{actor_author, check_chunks, index_rows, lead_decisions,
 use outpost_core::{Author, DocId, DocType, PersonId};
 use serde_bytes::ByteBuf;
 
-use super::{MAX_DOCUMENT_BYTES, person_scope};
+use super::{MAX_DOCUMENT_BYTES, listing, person_scope};
 use crate::error::Result;
 use crate::storage::{ActorOwner, Device, DocWrite, Role, Storage};
 
@@ -223,6 +223,7 @@ impl<'a> Checker<'a> {
             index_rows: index_rows(loaded, doc).map_err(crate::Error::Core)?,
             changes: bytes,
             person_scope: person_scope(&summary),
+            listing: listing(loaded, doc),
         }))
     }
 

@@ -341,6 +341,9 @@ fn write_doc(tx: &Transaction<'_>, device: Option<&DeviceId>, doc: &DocWrite) ->
             ],
             |row| row.get(0),
         )?;
+    if let Some(listing) = &doc.listing {
+        super::review::write_listing(tx, &doc.doc, &doc.person, &doc.heads, listing)?;
+    }
     if let Some(device) = device {
         tx.prepare_cached(
             "INSERT INTO device_docs (device_id, doc_id, person_id, since_seq) VALUES (?1, ?2, ?3, 0)

@@ -187,6 +187,7 @@ fn doc_write(
     let loaded = automerge::AutoCommit::load(&saved)?;
     Ok(DocWrite {
         index_rows: outpost_core::sync::index_rows(&loaded, doc)?,
+        listing: Some(outpost_core::sync::listing(&loaded, doc)?),
         doc: doc.clone(),
         person: person.clone(),
         doc_type: kind.code().to_string(),

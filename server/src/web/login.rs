@@ -1,0 +1,181 @@
+//! Signing in and out. The sign-in form carries its own anti-forgery token (a cookie and a
+//! field that must match) because no session exists yet; signing in always starts a new
+//! session, so a token planted before sign-in is worth nothing after.
+
+use std::collections::HashMap;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{Markup, html};
+
+use super::session::{self, Lead, SESSION_COOKIE, SIGN_IN_COOKIE};
+use super::{PageError, SignInMethod, audit, layout};
+use crate::AppState;
+use crate::auth::{blocking, new_secret};
+use crate::storage::Role;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(show).post(sign_in))
+        .route("/logout", post(sign_out))
+}
+
+/// Where a sign-in may return to: a review page on this server, nothing else.
+pub fn safe_next(next: &str) -> bool {
+    next.starts_with("/review") && !next.contains("//") && !next.contains('\\')
+}
+
+async fn show(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let next = query.get("next").filter(|n| safe_next(n)).cloned();
+    let notice = query.contains_key("signed_out").then_some("You have signed out.");
+    form_page(&state, StatusCode::OK, next.as_deref(), None, notice)
+}
+
+fn form_page(
+    state: &AppState,
+    status: StatusCode,
+    next: Option<&str>,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Response {
+    let token = new_secret();
+    let body = match state.web.identity.method() {
+        SignInMethod::Password => password_form(&token, next, error, notice),
+        SignInMethod::Redirect { url } => html! {
+            h1 { "Sign in" }
+            p { a href=(url) { "Sign in with your organisation's account" } }
+        },
+    };
+    let cookie = format!("{SIGN_IN_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=3600");
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        layout::page("Sign in", None, body),
+    )
+        .into_response()
+}
+
+fn password_form(token: &str, next: Option<&str>, error: Option<&str>, notice: Option<&str>) -> Markup {
+    html! {
+        h1 { "Sign in" }
+        @if let Some(notice) = notice { p.ok role="status" { (notice) } }
+        @if let Some(error) = error { p.alert role="alert" { (error) } }
+        p { "Team leads sign in to review what their teams recorded." }
+        form method="post" action="/login" {
+            input type="hidden" name="csrf" value=(token);
+            @if let Some(next) = next { input type="hidden" name="next" value=(next); }
+            div.field {
+                label for="username" { "Username" }
+                input id="username" name="username" type="text" autocomplete="username" required
+                    autocapitalize="none" spellcheck="false";
+            }
+            div.field {
+                label for="password" { "Password" }
+                input id="password" name="password" type="password" autocomplete="current-password" required;
+            }
+            button type="submit" { "Sign in" }
+        }
+    }
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(fields): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let sent = fields.get("csrf").map(String::as_str).unwrap_or_default();
+    let expected = session::cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !session::constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        return Err(PageError::Forbidden(
+            "the sign-in form had expired or did not come from this site; open the sign-in page and try again".into(),
+        ));
+    }
+    let next = fields.get("next").filter(|n| safe_next(n)).cloned();
+    let username = fields.get("username").cloned().unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    if let Some(wait) = state.web.throttle.locked_for(&username, now) {
+        let minutes = (wait + 59) / 60;
+        let message = format!("Too many failed attempts for this username. Try again in {minutes} minutes.");
+        return Ok(form_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            next.as_deref(),
+            Some(&message),
+            None,
+        ));
+    }
+    let client = crate::access::client_addr(peer.ip(), &headers, &state.trusted_proxies);
+    let storage = state.storage.clone();
+    let web = state.web.clone();
+    let verified = blocking(move || {
+        let Some(worker) = web.identity.verify(storage.as_ref(), &fields)? else {
+            return Ok(None);
+        };
+        Ok(match storage.worker(&worker)? {
+            Some((Role::Lead, _)) => Some(worker),
+            _ => None,
+        })
+    })
+    .await?;
+    let Some(worker) = verified else {
+        state.web.throttle.failed(&username, now);
+        audit(
+            &state,
+            "web",
+            "sign-in-failed",
+            &format!("username {}", username.trim()),
+            &client.to_string(),
+        )
+        .await?;
+        return Ok(form_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            next.as_deref(),
+            Some("The username or password is wrong, or this account does not review visits."),
+            None,
+        ));
+    };
+    state.web.throttle.succeeded(&username);
+    let token = session::start(&state, worker.clone()).await?;
+    audit(
+        &state,
+        &format!("{worker}/web"),
+        "sign-in",
+        worker.as_str(),
+        &client.to_string(),
+    )
+    .await?;
+    let mut response = Redirect::to(next.as_deref().unwrap_or("/review")).into_response();
+    let headers = response.headers_mut();
+    for cookie in [
+        session::session_cookie(&token, &state.web.sessions),
+        session::cleared_cookie(SIGN_IN_COOKIE),
+    ] {
+        headers.append(
+            header::SET_COOKIE,
+            cookie.parse().map_err(|_| PageError::BadRequest("cookie".into()))?,
+        );
+    }
+    Ok(response)
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    lead: Lead,
+    Form(fields): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    lead.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let storage = state.storage.clone();
+    let token_hash = lead.token_hash().to_vec();
+    blocking(move || storage.end_session(&token_hash)).await?;
+    audit(&state, &lead.audit_name(), "sign-out", lead.worker.as_str(), "").await?;
+    Ok((
+        [(header::SET_COOKIE, session::cleared_cookie(SESSION_COOKIE))],
+        Redirect::to("/login?signed_out=1"),
+    )
+        .into_response())
+}
