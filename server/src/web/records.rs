@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use maud::{Markup, html};
-use outpost_core::{Assessment, Author, DocId, Field, Observations, Outcome, Record, WorkerId, template};
+use outpost_core::{Assessment, Author, DeviceId, DocId, Field, Observations, Outcome, Record, WorkerId, template};
 
 use super::{Lead, PageError, show_time};
 use crate::AppState;
@@ -27,21 +27,54 @@ pub fn load(storage: &dyn Storage, lead: &Lead, id: &str, doc_type: &str) -> Res
     Ok((record, stored))
 }
 
-/// Worker names by id, for the lead's teams.
-pub async fn worker_names(state: &AppState, lead: &Lead) -> Result<HashMap<WorkerId, String>, PageError> {
-    let storage = state.storage.clone();
-    let teams = lead.teams.clone();
-    let workers = blocking(move || storage.team_workers(&teams)).await?;
-    Ok(workers.into_iter().map(|(id, name, _)| (id, name)).collect())
+/// How people and devices are named on the pages: workers of the lead's teams by name, and
+/// their devices by the label given at enrolment.
+#[derive(Debug, Default)]
+pub struct Names {
+    workers: HashMap<WorkerId, String>,
+    devices: HashMap<DeviceId, String>,
 }
 
-/// An author as a lead reads it: the worker's name and id, and the device.
-pub fn author_name(author: &Author, names: &HashMap<WorkerId, String>) -> String {
-    let name = names.get(&author.worker).map_or(author.worker.as_str(), String::as_str);
-    if author.device.as_str() == SERVER_DEVICE {
-        format!("{name} ({}), on the review pages", author.worker)
-    } else {
-        format!("{name} ({}), device {}", author.worker, author.device)
+impl Names {
+    pub async fn load(state: &AppState, lead: &Lead) -> Result<Self, PageError> {
+        let storage = state.storage.clone();
+        let teams = lead.teams.clone();
+        blocking(move || {
+            let workers: HashMap<WorkerId, String> = storage
+                .team_workers(&teams)?
+                .into_iter()
+                .map(|(id, name, _)| (id, name))
+                .collect();
+            let devices = storage
+                .devices()?
+                .into_iter()
+                .filter(|d| workers.contains_key(&d.worker))
+                .map(|d| (d.device, d.label))
+                .collect();
+            Ok(Self { workers, devices })
+        })
+        .await
+        .map_err(PageError::from)
+    }
+
+    /// A worker's name and id, or the id alone for someone outside the lead's teams.
+    pub fn worker(&self, worker: &WorkerId) -> String {
+        match self.workers.get(worker) {
+            Some(name) => format!("{name} ({worker})"),
+            None => worker.to_string(),
+        }
+    }
+
+    /// An author as a lead reads it: the worker, and the device they wrote on.
+    pub fn author(&self, author: &Author) -> String {
+        let worker = self.worker(&author.worker);
+        if author.device.as_str() == SERVER_DEVICE {
+            return format!("{worker}, on the review pages");
+        }
+        match self.devices.get(&author.device) {
+            Some(label) => format!("{worker}, on {label}"),
+            None => format!("{worker}, on device {}", author.device),
+        }
     }
 }
 

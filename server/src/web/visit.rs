@@ -17,7 +17,7 @@ use outpost_core::{
 };
 
 use super::queue::state_tags;
-use super::records::{self, author_name, field, opt_field};
+use super::records::{self, Names, field, opt_field};
 use super::{Lead, PageError, audit, layout, show_day, show_time};
 use crate::AppState;
 use crate::auth::blocking;
@@ -88,7 +88,7 @@ async fn show(
         &format!("person {}", loaded.listing.person),
     )
     .await?;
-    let names = records::worker_names(&state, &lead).await?;
+    let names = Names::load(&state, &lead).await?;
     let title = format!("Visit to {}", loaded.listing.person_name);
     let decided = query.get("decided").map(String::as_str);
     Ok(layout::page(
@@ -98,7 +98,7 @@ async fn show(
     ))
 }
 
-fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &HashMap<WorkerId, String>, decided: Option<&str>) -> Markup {
+fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &Names, decided: Option<&str>) -> Markup {
     let Loaded {
         record,
         visit,
@@ -106,12 +106,7 @@ fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &HashMap<WorkerId, Str
         listing,
         same_day,
     } = loaded;
-    let worker = |id: &String| {
-        WorkerId::new(id.as_str())
-            .ok()
-            .and_then(|w| names.get(&w).cloned())
-            .map_or_else(|| id.clone(), |name| format!("{name} ({id})"))
-    };
+    let worker = |id: &String| WorkerId::new(id.as_str()).map_or_else(|_| id.clone(), |w| names.worker(&w));
     let concurrent = record.concurrent_edits().unwrap_or_default();
     let contested = record.contested_fields().unwrap_or_default();
     html! {
@@ -141,7 +136,7 @@ fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &HashMap<WorkerId, Str
                     @for edit in &concurrent {
                         li {
                             (section_label(edit.section)) " was edited at the same time by "
-                            (edit.authors.iter().map(|a| author_name(a, names)).collect::<Vec<_>>().join(" and "))
+                            (edit.authors.iter().map(|a| names.author(a)).collect::<Vec<_>>().join(" and "))
                             ". Check that it reads as intended."
                         }
                     }
@@ -172,7 +167,7 @@ fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &HashMap<WorkerId, Str
     }
 }
 
-fn sections(record: &Record, visit: &Visit, names: &HashMap<WorkerId, String>) -> Markup {
+fn sections(record: &Record, visit: &Visit, names: &Names) -> Markup {
     // Authors numbered in order of first appearance, the same number in every section.
     let mut authors: Vec<Option<Author>> = Vec::new();
     let spans: Vec<(Section, Vec<AuthoredSpan>)> = Section::ALL
@@ -193,7 +188,7 @@ fn sections(record: &Record, visit: &Visit, names: &HashMap<WorkerId, String>) -
             p { "Each passage below is marked with the number of the person who wrote it." }
             ol.authors {
                 @for author in &authors {
-                    li { (author.as_ref().map_or_else(|| "Unknown author".to_string(), |a| author_name(a, names))) }
+                    li { (author.as_ref().map_or_else(|| "Unknown author".to_string(), |a| names.author(a))) }
                 }
             }
         }
@@ -237,7 +232,7 @@ fn actions(visit: &Visit) -> Markup {
     }
 }
 
-fn history(review: Option<&Review>, names: &HashMap<WorkerId, String>) -> Markup {
+fn history(review: Option<&Review>, names: &Names) -> Markup {
     html! {
         @match review.filter(|r| !r.history.is_empty()) {
             None => p.empty { "Not yet submitted for review." },
@@ -249,7 +244,7 @@ fn history(review: Option<&Review>, names: &HashMap<WorkerId, String>) -> Markup
                             ReviewAction::Approve => "Approved",
                             ReviewAction::Return => "Returned",
                         }) }
-                        " by " (step.by.as_ref().map_or_else(|| "unknown".to_string(), |a| author_name(a, names)))
+                        " by " (step.by.as_ref().map_or_else(|| "unknown".to_string(), |a| names.author(a)))
                         ", " (show_time(step.at.timestamp()))
                         @if let Some(comment) = &step.comment {
                             p.text dir="auto" { (comment) }
