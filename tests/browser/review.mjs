@@ -100,6 +100,21 @@ const returnPhase = [
     await checkPage(page, { heading: 'Review queue', name: 'queue-filtered' });
     await expectText(page, '1 visit,');
   }),
+  step('a bad filter', async ({ page, input }) => {
+    const response = await page.goto(`${input.base}/review?from=31%2F12%2F2026`);
+    if (response.status() !== 400) throw new Error(`status ${response.status()}`);
+    await expectText(page, 'from date');
+    return checkPage(page, { heading: 'Something in the request was wrong', name: 'bad-request' });
+  }),
+  step('on a tablet', async ({ page, input }) => {
+    await page.setViewportSize({ width: 820, height: 1180 });
+    await page.goto(`${input.base}/review/visits/${input.visit}`);
+    const result = await checkPage(page, { heading: visitHeading(input), name: 'visit-tablet' });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    if (overflow) throw new Error('the visit page scrolls sideways on a tablet');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    return result;
+  }),
   step('a record that is not there', async ({ page, input }) => {
     const response = await page.goto(`${input.base}/review/visits/not-a-visit`);
     if (response.status() !== 404) throw new Error(`status ${response.status()}`);

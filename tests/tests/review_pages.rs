@@ -353,3 +353,63 @@ fn a_returned_visit_reaches_the_device_and_an_edit_after_approval_shows_what_cha
         assert!(hidden(&page.body, "heads").is_some());
     });
 }
+
+#[test]
+fn the_caseload_counts_open_and_overdue_actions_by_risk_tier() {
+    let rig = ServedTeam::start();
+    let password = rig.password("lead1");
+    let w1 = rig.enrolled("w1", "w1.sqlite3");
+    let yesterday = Utc::now().date_naive().pred_opt().unwrap();
+    let next_week = Utc::now().date_naive() + chrono::Days::new(7);
+    let person = w1
+        .write(|s| {
+            s.create_person(&team::person("Low Risk Lou", RiskTier::Low))?;
+            let person = s.create_person(&team::person("High Risk Hal", RiskTier::High))?;
+            let visit = s.create_visit(&NewVisit {
+                person: person.clone(),
+                worker: WorkerId::new("w1")?,
+                at: Utc::now() - chrono::Duration::days(3),
+                setting: Setting::Phone,
+            })?;
+            s.edit_visit(&visit, |v| {
+                for (what, due) in [
+                    ("Book the OT", yesterday),
+                    ("Call the GP", next_week),
+                    ("Old task", yesterday),
+                ] {
+                    let id = v.add_action(&outpost_core::NewAction {
+                        what: what.into(),
+                        who: "w1".into(),
+                        due: Some(due),
+                    })?;
+                    if what == "Old task" {
+                        v.cancel_action(&id)?;
+                    }
+                }
+                Ok(())
+            })?;
+            Ok(person)
+        })
+        .unwrap();
+    assert!(w1.sync_now(Duration::from_secs(30)).unwrap().complete);
+    rig.runtime.block_on(async {
+        let mut browser = Browser::new(rig.world.state.clone());
+        assert!(browser.sign_in("lead1", &password).await.status.is_redirection());
+        let page = browser.get("/review/caseload").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let hal = page.body.find("High Risk Hal").unwrap();
+        let lou = page.body.find("Low Risk Lou").unwrap();
+        assert!(hal < lou, "highest risk first");
+        let row = &page.body[hal..lou];
+        // Three days since the visit; two open actions (the cancelled one is not), one overdue.
+        assert!(row.contains("<td>3</td><td>2</td><td>1 "), "{row}");
+        assert!(page.body.contains("2 people; 1 overdue action in all."));
+        assert!(
+            page.body
+                .contains("<title id=\"chart-summary\">High: 1, Medium: 0, Low: 1, Not yet known: 0</title>")
+        );
+        let person_page = browser.get(&format!("/review/people/{person}")).await;
+        assert!(person_page.body.contains("Book the OT"));
+        assert!(!person_page.body.contains("Old task"), "cancelled actions are not open");
+    });
+}

@@ -229,3 +229,116 @@ fn v2_review(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         INSERT INTO meta (key, value) VALUES ('relist', 1);",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use outpost_core::sync::encode_heads;
+    use outpost_core::{
+        Author, DeviceId, Document, NewPerson, NewVisit, Record, ReviewAction, RiskTier, Setting, TeamId, WorkerId,
+    };
+
+    use super::*;
+    use crate::storage::{QueueFilter, ReviewIndex};
+
+    /// A v1 database, as the previous server left it: a team, a person, a submitted visit.
+    fn v1_database(path: &Path) -> Vec<Document> {
+        let mut conn = Connection::open(path).unwrap();
+        let tx = conn.transaction().unwrap();
+        v1_schema(&tx).unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.commit().unwrap();
+        let author = Author::new(WorkerId::new("w1").unwrap(), DeviceId::new("phone").unwrap());
+        let person = Document::new_person(
+            &author,
+            &NewPerson {
+                name: "Iris Kemp".into(),
+                preferred_name: None,
+                date_of_birth: None,
+                nhs_number: None,
+                address: None,
+                team: TeamId::new("t1").unwrap(),
+                allocated_workers: vec![],
+                risk: RiskTier::High,
+            },
+        )
+        .unwrap();
+        let new_visit = NewVisit {
+            person: person.person_id().unwrap(),
+            worker: WorkerId::new("w1").unwrap(),
+            at: Utc::now(),
+            setting: Setting::Clinic,
+        };
+        let (mut visit, mut review) = Document::new_visit(&author, &new_visit).unwrap();
+        let visit_heads = Record::load(visit.id().clone(), &visit.save()).unwrap().heads();
+        review.review(ReviewAction::Submit, None, &visit_heads).unwrap();
+        conn.execute_batch(
+            "INSERT INTO teams VALUES ('t1', 'T1', 'team');
+             INSERT INTO workers VALUES ('w1', 'Worker One', 'worker', 't1');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO people VALUES (?1, 't1')",
+            [person.person_id().unwrap().as_str()],
+        )
+        .unwrap();
+        let mut docs = vec![person, visit, review];
+        for (doc, kind) in docs.iter_mut().zip(["person", "visit", "review"]) {
+            let saved = doc.save();
+            let heads = Record::load(doc.id().clone(), &saved).unwrap().heads();
+            conn.execute(
+                "INSERT INTO documents (doc_id, person_id, doc_type, heads, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    doc.id().as_str(),
+                    doc.person_id().unwrap().as_str(),
+                    kind,
+                    encode_heads(&heads),
+                    saved
+                ],
+            )
+            .unwrap();
+        }
+        docs
+    }
+
+    #[test]
+    fn a_v1_database_upgrades_and_its_records_are_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        let docs = v1_database(&path);
+
+        let storage = SqliteStorage::open(&path).unwrap();
+        let version: i64 = storage
+            .conn()
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let teams = [TeamId::new("t1").unwrap()];
+        assert_eq!(storage.queue(&teams, &QueueFilter::default(), 0, 10).unwrap().total, 0);
+        assert!(storage.needs_relist().unwrap());
+
+        assert_eq!(crate::sync::relist(&storage).unwrap(), 3);
+        let queue = storage.queue(&teams, &QueueFilter::default(), 0, 10).unwrap();
+        assert_eq!(queue.total, 1);
+        assert_eq!(queue.rows[0].visit, *docs[1].id());
+        assert_eq!(
+            (queue.rows[0].person_name.as_str(), queue.rows[0].state.as_str()),
+            ("Iris Kemp", "submitted")
+        );
+        assert!(!storage.needs_relist().unwrap());
+        assert_eq!(crate::sync::relist(&storage).unwrap(), 0, "listed once");
+    }
+
+    #[test]
+    fn a_database_newer_than_this_server_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = SqliteStorage::open(&path).unwrap_err().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+}

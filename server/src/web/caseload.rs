@@ -78,7 +78,10 @@ fn table(people: &[CaseloadEntry], now: i64) -> Markup {
     let overdue: usize = people.iter().map(|p| p.overdue_actions).sum();
     html! {
         h2 { "Everyone on the caseload" }
-        p { (people.len()) " people; " (overdue) " overdue actions in all." }
+        p {
+            (people.len()) (if people.len() == 1 { " person; " } else { " people; " })
+            (overdue) (if overdue == 1 { " overdue action in all." } else { " overdue actions in all." })
+        }
         @if !people.is_empty() {
             table {
                 caption { "By risk tier, highest first" }
