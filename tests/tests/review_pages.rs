@@ -69,6 +69,14 @@ fn pages_refuse_anyone_without_a_live_session() {
         let wrong = browser.sign_in("lead1", "not the password").await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
         assert!(wrong.body.contains("username or password is wrong"), "{}", wrong.body);
+        // A password typed into the username box never reaches the audit log.
+        browser.sign_in("Hunter2-Secret", "x").await;
+        let audit = format!("{:?}", rig.world.storage.audit_log(10).unwrap());
+        assert!(!audit.contains("Hunter2"), "{audit}");
+        assert!(
+            audit.contains("sign-in-failed") && audit.contains("\"lead1\""),
+            "{audit}"
+        );
         // A worker with a password is not a lead: refused with the same words.
         let worker = rig.password("w1");
         let refused = browser.sign_in("w1", &worker).await;

@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use super::{Lead, PageError, layout};
 use crate::AppState;
@@ -63,7 +63,7 @@ fn chart(people: &[CaseloadEntry]) -> Markup {
                 @let y = i * row + 5;
                 @let width = n * bar_width / max;
                 text x="0" y=(y + 20) { (label) }
-                rect x=(label_width) y=(y + 4) width=(width) height="22" fill=(PreEscaped(colour(i))) {}
+                rect x=(label_width) y=(y + 4) width=(width) height="22" fill=(colour(i)) {}
                 text x=(label_width + width + 8) y=(y + 20) { (n) }
             }
         }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{Markup, html};
+use outpost_core::WorkerId;
 
 use super::session::{self, Lead, SESSION_COOKIE, SIGN_IN_COOKIE};
 use super::{PageError, SignInMethod, audit, layout};
@@ -111,26 +112,26 @@ async fn sign_in(
     let client = crate::access::client_addr(peer.ip(), &headers, &state.trusted_proxies);
     let storage = state.storage.clone();
     let web = state.web.clone();
-    let verified = blocking(move || {
+    let typed = username.clone();
+    let (verified, known) = blocking(move || {
+        // A failed sign-in is audited under the username only when it names someone: a
+        // password typed into the username box must not reach the log.
+        let known = WorkerId::new(typed.trim())
+            .ok()
+            .filter(|w| storage.worker(w).is_ok_and(|found| found.is_some()));
         let Some(worker) = web.identity.verify(storage.as_ref(), &fields)? else {
-            return Ok(None);
+            return Ok((None, known));
         };
         Ok(match storage.worker(&worker)? {
-            Some((Role::Lead, _)) => Some(worker),
-            _ => None,
+            Some((Role::Lead, _)) => (Some(worker), known),
+            _ => (None, known),
         })
     })
     .await?;
     let Some(worker) = verified else {
         state.web.throttle.failed(&username, now);
-        audit(
-            &state,
-            "web",
-            "sign-in-failed",
-            &format!("username {}", username.trim()),
-            &client.to_string(),
-        )
-        .await?;
+        let subject = known.map_or_else(|| "an unknown username".to_string(), |w| w.to_string());
+        audit(&state, "web", "sign-in-failed", &subject, &client.to_string()).await?;
         return Ok(form_page(
             &state,
             StatusCode::UNAUTHORIZED,
