@@ -7,6 +7,8 @@
 #
 # The caseload is cached under target/bench-data/ (on the real disk: the benches measure fsync).
 # Results: criterion's output and target/criterion/, and the report in target/bench-data/report.md.
+# The store bench times opening and editing twice, on the store unencrypted and encrypted
+# (`*_encrypted`), for the cost of encryption at rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -42,6 +42,12 @@ ndk_bin=$(echo "$ANDROID_NDK_HOME"/toolchains/llvm/prebuilt/*/bin)
 [[ -x "$ndk_bin/llvm-strip" && -x "$ndk_bin/llvm-readelf" ]] ||
     die "no llvm-strip/llvm-readelf under $ANDROID_NDK_HOME/toolchains/llvm/prebuilt/*/bin"
 
+# SQLCipher's OpenSSL is built from source for each ABI (rusqlite's
+# bundled-sqlcipher-vendored-openssl), with the NDK's clang: its build runs perl and make.
+for tool in perl make; do
+    command -v "$tool" >/dev/null || die "$tool not found; the vendored OpenSSL under SQLCipher builds with it"
+done
+
 # RUSTFLAGS would replace the per-target flags below rather than add to them, and the libraries
 # would silently lose their 16 KB alignment.
 [[ -z "${RUSTFLAGS:-}" && -z "${CARGO_ENCODED_RUSTFLAGS:-}" ]] ||

@@ -18,6 +18,11 @@ die() { echo "build-ios: $*" >&2; exit 1; }
 for tool in xcodebuild lipo rustup python3; do
     command -v "$tool" >/dev/null || die "$tool not found (install Xcode and its command line tools, and rustup)"
 done
+# SQLCipher's OpenSSL is built from source for each target (rusqlite's
+# bundled-sqlcipher-vendored-openssl): its build runs perl and make.
+for tool in perl make; do
+    command -v "$tool" >/dev/null || die "$tool not found; the vendored OpenSSL under SQLCipher builds with it"
+done
 [[ -x scripts/generate-bindings.sh ]] || die "scripts/generate-bindings.sh is missing"
 
 export IPHONEOS_DEPLOYMENT_TARGET=${IPHONEOS_DEPLOYMENT_TARGET:-15.0}

@@ -50,7 +50,7 @@ fn enrolled_store(dir: &std::path::Path) -> Result<Arc<Outpost>, Box<dyn std::er
         credential: "unused".into(),
         enrolled_at: "2026-11-21T00:00:00Z".into(),
     }
-    .save(&path)?;
+    .save(&path, None)?;
     let outpost = Outpost::open(path.display().to_string(), None)?;
     for i in 0..PEOPLE {
         outpost.create_person(NewPerson {

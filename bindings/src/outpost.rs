@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use outpost_core as core;
 use outpost_core::{DocId, PersonId};
+use zeroize::Zeroizing;
 
 use crate::error::{OutpostError, Result};
 use crate::records::{CaseloadEntry, Person, SearchHit, VisitSummary, each};
@@ -68,6 +69,15 @@ pub struct SyncStatus {
     pub syncing: bool,
     pub auto_sync: bool,
     pub network_available: bool,
+    /// Why records are locked (the offline lease ran out, or the clock was set back); a sync
+    /// that succeeds unlocks them.
+    pub locked: Option<String>,
+    /// The administrator is retiring this device: it takes no new edits and wipes itself once
+    /// everything on it has reached the server.
+    pub retiring: bool,
+    /// Why this device's records were wiped (it was revoked or retired); it must be enrolled
+    /// again.
+    pub wiped: Option<String>,
 }
 
 impl From<core::DeviceStatus> for SyncStatus {
@@ -80,6 +90,9 @@ impl From<core::DeviceStatus> for SyncStatus {
             syncing: s.syncing,
             auto_sync: s.auto_sync,
             network_available: s.network_available,
+            locked: s.locked,
+            retiring: s.retiring,
+            wiped: s.wiped,
         }
     }
 }
@@ -94,6 +107,8 @@ pub struct SyncOutcome {
     pub refused: Vec<String>,
     /// People removed from this device because they left its caseload.
     pub people_dropped: i64,
+    /// The device was retired: everything on it reached the server, and its records were wiped.
+    pub retired: bool,
 }
 
 impl From<core::SyncOutcome> for SyncOutcome {
@@ -109,6 +124,7 @@ impl From<core::SyncOutcome> for SyncOutcome {
                 .map(|(id, why)| format!("{id}: {why}"))
                 .collect(),
             people_dropped: count(o.progress.dropped),
+            retired: o.progress.retired,
         }
     }
 }
@@ -201,12 +217,24 @@ fn pin(hex: &str) -> Result<[u8; 32]> {
 #[uniffi::export]
 impl Outpost {
     /// Opens (creating or upgrading) the store at `path`. `key` is the store's raw 256-bit key
-    /// (32 bytes, from the platform keystore); it is checked now and used once the store is
-    /// encrypted. Blocks on disk.
+    /// (32 bytes, kept in Android Keystore or the iOS Keychain): the store is encrypted under
+    /// it, and a store written before encryption is encrypted on this open. A key that does not
+    /// open the store, or no key for an encrypted one, is `WrongKey`, and the store is left as
+    /// it was. Blocks on disk.
     #[uniffi::constructor]
     pub fn open(path: String, key: Option<Vec<u8>>) -> Result<Arc<Self>> {
-        let device = core::Device::open(path, key.as_deref())?;
+        let key = key.map(Zeroizing::new);
+        let device = core::Device::open(path, key.as_deref().map(Vec::as_slice))?;
         Ok(Arc::new(Self { device }))
+    }
+
+    /// Re-encrypts the store under `new_key` (32 bytes); from then on only `new_key` opens it.
+    /// The store must have been opened with a key. A crash part-way leaves the store under the
+    /// old key or the new one, so keep both in the keystore until this returns (and on
+    /// `WrongKey` at the next open, try the other). Blocks on disk while the store is rewritten.
+    pub fn rekey(&self, new_key: Vec<u8>) -> Result<()> {
+        let new_key = Zeroizing::new(new_key);
+        Ok(self.device.rekey(&new_key)?)
     }
 
     /// This device's enrolment, or nothing before it enrols. Does not block.

@@ -4,6 +4,7 @@
 //! bindings are a thin layer over this type.
 
 mod auto_sync;
+mod lifecycle;
 mod observers;
 
 use std::path::{Path, PathBuf};
@@ -15,15 +16,13 @@ use crate::error::{Error, Result};
 use crate::ids::{Author, DeviceId, DocId, TeamId, WorkerId};
 use crate::model::review::{ReviewAction, ReviewState};
 use crate::net::{Client, ClientConfig, SyncOptions};
-use crate::store::{Enrolment, Server, Store, SyncStatus};
+use crate::store::{Enrolment, Server, Store, StoreKey, SyncStatus, rekey_file};
 use crate::sync::Progress;
 use auto_sync::AutoSync;
 pub use auto_sync::AutoSyncOptions;
+pub use lifecycle::{Clock, SystemClock};
 use observers::Observers;
 pub use observers::{ChangeOrigin, RecordChange, Subscription};
-
-/// Length of the store key: 256 bits.
-pub const KEY_LEN: usize = 32;
 
 /// How much received-document verification one sync does after the exchange, per batch.
 const VERIFY_BATCH: usize = 256;
@@ -38,6 +37,14 @@ pub struct DeviceStatus {
     pub auto_sync: bool,
     /// What the app last said about the network (assumed up until it says otherwise).
     pub network_available: bool,
+    /// Why records are locked now (the offline lease ran out, or the clock was set back);
+    /// a sync that succeeds unlocks them.
+    pub locked: Option<String>,
+    /// The server asked this device to retire: it takes no new edits, and wipes itself once
+    /// the server holds everything on it.
+    pub retiring: bool,
+    /// The device was revoked or retired and its store wiped, with why; it is not enrolled.
+    pub wiped: Option<String>,
 }
 
 /// What one `sync_now` achieved.
@@ -60,6 +67,8 @@ pub struct Device {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    /// The store's key (none: the store is not encrypted); `rekey` replaces it.
+    key: Mutex<Option<StoreKey>>,
     runtime: tokio::runtime::Runtime,
     link: RwLock<Option<Link>>,
     observers: Observers,
@@ -67,6 +76,10 @@ struct Inner {
     network_available: AtomicBool,
     syncing: AtomicBool,
     status_order: Mutex<()>,
+    /// What leases are checked against.
+    clock: RwLock<Arc<dyn Clock>>,
+    /// Why the store was wiped, once it has been.
+    wiped: Mutex<Option<String>>,
 }
 
 /// What enrolment gives: a store that writes as the enrolled worker, and a client for the server.
@@ -81,20 +94,14 @@ struct Link {
 impl Device {
     /// Opens (creating or upgrading) the device's store at `path`.
     ///
-    /// `key` is the 256-bit key the store is to be encrypted with; it is checked here, and the
-    /// encryption work will honour it.
+    /// `key` is the store's raw 256-bit key (`KEY_LEN` bytes, from the platform keystore): the
+    /// store is encrypted under it, a store written before encryption is encrypted now, and a
+    /// key that does not open the store is `Error::WrongKey`. Without a key the store is plain.
     pub fn open(path: impl AsRef<Path>, key: Option<&[u8]>) -> Result<Self> {
-        if let Some(key) = key
-            && key.len() != KEY_LEN
-        {
-            return Err(Error::invalid(
-                "key",
-                format!("must be {KEY_LEN} bytes (256 bits), got {}", key.len()),
-            ));
-        }
+        let key = key.map(StoreKey::new).transpose()?;
         let path = path.as_ref().to_path_buf();
-        let link = match Enrolment::load(&path)? {
-            Some(enrolment) => Some(Link::open(&path, enrolment)?),
+        let link = match Enrolment::load(&path, key.as_ref())? {
+            Some(enrolment) => Some(Link::open(&path, enrolment, key.as_ref())?),
             None => None,
         };
         // Driven by whichever thread calls `enrol` or `sync_now`; no threads of its own.
@@ -105,6 +112,7 @@ impl Device {
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
+                key: Mutex::new(key),
                 runtime,
                 link: RwLock::new(link),
                 observers: Observers::default(),
@@ -112,6 +120,8 @@ impl Device {
                 network_available: AtomicBool::new(true),
                 syncing: AtomicBool::new(false),
                 status_order: Mutex::new(()),
+                clock: RwLock::new(Arc::new(SystemClock)),
+                wiped: Mutex::new(None),
             }),
         })
     }
@@ -140,26 +150,57 @@ impl Device {
             credential: answer.credential,
             enrolled_at: chrono::Utc::now().to_rfc3339(),
         };
-        enrolment.save(&self.inner.path)?;
-        let link = Link::open(&self.inner.path, enrolment.clone())?;
+        // Held until the device holds the open store, so a rekey cannot come in between.
+        let key = lock(&self.inner.key)?;
+        enrolment.save(&self.inner.path, key.as_ref())?;
+        let link = Link::open(&self.inner.path, enrolment.clone(), key.as_ref())?;
+        let server_key = answer.server_key.as_ref().map(|k| k.as_slice());
+        self.inner.adopt_enrolment(&link, server_key, answer.lease.as_ref())?;
         *self.inner.link.write().map_err(|_| poisoned())? = Some(link);
+        drop(key);
+        *lock(&self.inner.wiped)? = None;
         self.inner.notify_status();
         Ok(enrolment)
     }
 
-    /// Runs `f` on the store (reads and queries). Blocks on disk.
+    /// Re-encrypts the store under `new_key` (32 bytes); from then on only `new_key` opens it.
+    /// The store must have been opened with a key. A crash part-way leaves the store under one
+    /// key or the other, so the app keeps both until this returns. Blocks on disk while every
+    /// page is rewritten.
+    pub fn rekey(&self, new_key: &[u8]) -> Result<()> {
+        let new_key = StoreKey::new(new_key)?;
+        let mut key = lock(&self.inner.key)?;
+        let Some(old_key) = key.as_ref() else {
+            return Err(Error::invalid(
+                "key",
+                "this store is not encrypted; opening it with a key encrypts it",
+            ));
+        };
+        match self.inner.link_now() {
+            Some(link) => lock(&link.store)?.rekey(&new_key)?,
+            None => rekey_file(&self.inner.path, old_key, &new_key)?,
+        }
+        *key = Some(new_key);
+        Ok(())
+    }
+
+    /// Runs `f` on the store (reads and queries); `Error::Locked` while the store is locked.
+    /// Blocks on disk.
     pub fn read<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let link = self.inner.link()?;
         let mut store = lock(&link.store)?;
+        self.inner.check_readable(&mut store)?;
         f(&mut store)
     }
 
-    /// Runs `f` on the store to change it; when it returns the change is on disk. Observers
+    /// Runs `f` on the store to change it (`Error::Locked` while the store is locked or the
+    /// device is being retired); when it returns the change is on disk. Observers
     /// hear which records changed, and automatic sync is told there is something to send.
     pub fn write<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let link = self.inner.link()?;
         let (value, changed) = {
             let mut store = lock(&link.store)?;
+            self.inner.check_writable(&mut store)?;
             let before = store.revision()?;
             let value = f(&mut store)?;
             (value, store.changed_since(before)?)
@@ -205,7 +246,9 @@ impl Device {
     /// Documents with changes the server has not acknowledged yet. Blocks on disk.
     pub fn pending(&self) -> Result<Vec<DocId>> {
         let link = self.inner.link()?;
-        let pending = lock(&link.store)?.pending_docs(&peer(&link.enrolment.server))?;
+        let mut store = lock(&link.store)?;
+        self.inner.check_readable(&mut store)?;
+        let pending = store.pending_docs(&peer(&link.enrolment.server))?;
         Ok(pending.into_iter().map(|(id, _)| id).collect())
     }
 
@@ -261,15 +304,20 @@ impl Inner {
     }
 
     fn link(&self) -> Result<Link> {
-        self.link_now()
-            .ok_or_else(|| Error::Unauthenticated("this device is not enrolled yet".into()))
+        self.link_now().ok_or_else(|| match self.wiped() {
+            Some(reason) => Error::Unauthenticated(format!("{reason}; enrol it again to use it")),
+            None => Error::Unauthenticated("this device is not enrolled yet".into()),
+        })
     }
 
     fn status(&self) -> Result<DeviceStatus> {
         let link = self.link_now();
-        let sync = match &link {
-            Some(link) => lock(&link.store)?.sync_status(&peer(&link.enrolment.server))?,
-            None => SyncStatus::default(),
+        let (sync, standing) = match &link {
+            Some(link) => {
+                let store = lock(&link.store)?;
+                (store.sync_status(&peer(&link.enrolment.server))?, store.standing()?)
+            }
+            None => Default::default(),
         };
         Ok(DeviceStatus {
             enrolled: link.is_some(),
@@ -277,6 +325,9 @@ impl Inner {
             syncing: self.syncing.load(Ordering::SeqCst),
             auto_sync: self.auto.lock().map(|a| a.is_some()).unwrap_or(false),
             network_available: self.network_available.load(Ordering::SeqCst),
+            locked: standing.lock_reason(self.now()),
+            retiring: standing.retiring,
+            wiped: self.wiped(),
         })
     }
 
@@ -332,6 +383,8 @@ impl Inner {
             Err(e) => tracing::warn!(error = %e, "changed records could not be listed for observers"),
         }
         self.notify_status();
+        // A revoked device, or a retired one that has sent everything, wipes itself here.
+        self.settle(&link, &result)?;
 
         let (complete, progress) = match result {
             Ok(report) => (true, report.progress),
@@ -347,8 +400,8 @@ impl Inner {
 }
 
 impl Link {
-    fn open(path: &Path, enrolment: Enrolment) -> Result<Self> {
-        let store = Store::open(path, enrolment.author.clone())?;
+    fn open(path: &Path, enrolment: Enrolment, key: Option<&StoreKey>) -> Result<Self> {
+        let store = Store::open_with_key(path, enrolment.author.clone(), key)?;
         let client = Client::new(client_config(&enrolment.server, Some(enrolment.credential.clone())))?;
         Ok(Self {
             enrolment,

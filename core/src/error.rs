@@ -43,9 +43,25 @@ pub enum Error {
     #[error("network: {0}")]
     Network(String),
 
-    /// The server does not accept this device's credential (never enrolled, or revoked).
+    /// The server does not accept this device's credential (never enrolled, or unknown).
     #[error("not authenticated: {0}")]
     Unauthenticated(String),
+
+    /// An administrator revoked this device (lost or stolen): the server refuses it and it
+    /// wipes its store, unsent changes included.
+    #[error("revoked: {0}")]
+    Revoked(String),
+
+    /// This device was retired (handed in): everything it held reached the server, and it
+    /// wipes its store.
+    #[error("retired: {0}")]
+    Retired(String),
+
+    /// Records cannot be shown or changed now: the offline lease ran out, the clock reads
+    /// earlier than a time already seen, or (for edits) the device is being retired. A sync
+    /// that succeeds unlocks a leased store; syncing still works while locked.
+    #[error("locked: {0}")]
+    Locked(String),
 
     /// The server refused a request and said why; retrying the same request will not help.
     #[error("server refused the request ({code}): {message}")]
@@ -59,8 +75,24 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// The store is encrypted and the key given, or the lack of one, does not open it. Nothing
+    /// on disk was changed; the right key opens it.
+    #[error("wrong key: {0}")]
+    WrongKey(String),
+
+    /// A file of the store could not be read, written, synced or renamed; the store on disk is
+    /// as it was before the call.
+    #[error("could not {action} {}: {source}", path.display())]
+    File {
+        action: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+
+    /// SQLite failed. A full or read-only disk is named as such (see `From<rusqlite::Error>`);
+    /// the write that met it was not saved, and everything saved before it is kept.
     #[error("storage: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(rusqlite::Error),
 
     #[error("document engine: {0}")]
     Automerge(#[from] automerge::AutomergeError),
@@ -73,4 +105,32 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::Storage(name_the_disk(error))
+    }
+}
+
+/// SQLite's own words for a full or read-only disk ("database or disk is full", "attempt to
+/// write a readonly database") do not say what happened to the worker's data; these do. The
+/// code is kept, so a caller can still branch on it.
+fn name_the_disk(error: rusqlite::Error) -> rusqlite::Error {
+    let rusqlite::Error::SqliteFailure(code, message) = error else {
+        return error;
+    };
+    let what = match code.code {
+        rusqlite::ErrorCode::DiskFull => {
+            "the disk is full: this change was not saved, and everything saved before it is kept; \
+             free some space on the device and try again"
+        }
+        rusqlite::ErrorCode::ReadOnly => {
+            "the disk is read-only: this change was not saved, and everything saved before it is \
+             kept and can still be read"
+        }
+        _ => return rusqlite::Error::SqliteFailure(code, message),
+    };
+    let sqlite = message.unwrap_or_else(|| code.to_string());
+    rusqlite::Error::SqliteFailure(code, Some(format!("{what} ({sqlite})")))
 }

@@ -16,7 +16,7 @@ pub mod sync;
 
 pub use automerge::ChangeHash;
 pub use device::{
-    AutoSyncOptions, ChangeOrigin, Device, DeviceStatus, KEY_LEN, RecordChange, Subscription, SyncOutcome,
+    AutoSyncOptions, ChangeOrigin, Clock, Device, DeviceStatus, RecordChange, Subscription, SyncOutcome, SystemClock,
 };
 pub use document::Document;
 pub use error::{Error, Result};
@@ -38,6 +38,6 @@ pub use model::review::{Review, ReviewAction, ReviewState, ReviewStep};
 pub use model::visit::{Action, Helped, NewAction, NewVisit, Section, Setting, Visit, VisitEditor};
 pub use record::{ConcurrentEdit, Record};
 pub use store::{
-    ActionRow, CaseloadRow, Enrolment, Imported, Saved, SearchHit, SectionText, Selection, Server, StorageStats, Store,
-    SyncStatus, Verified, VisitRow, parse_version, schema, version_string,
+    ActionRow, CaseloadRow, Enrolment, Imported, KEY_LEN, LeaseTerm, Saved, SearchHit, SectionText, Selection, Server,
+    Standing, StorageStats, Store, StoreKey, SyncStatus, Verified, VisitRow, parse_version, schema, version_string,
 };

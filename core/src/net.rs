@@ -160,6 +160,8 @@ pub struct Client {
     connector: TlsConnector,
     connection: Option<Connection>,
     stats: ConnectionStats,
+    /// How long the server's last error answer asked us to wait (its `Retry-After`).
+    retry_after: Option<Duration>,
 }
 
 impl fmt::Debug for Client {
@@ -215,6 +217,7 @@ impl Client {
             connector: TlsConnector::from(tls),
             connection: None,
             stats: ConnectionStats::default(),
+            retry_after: None,
         })
     }
 
@@ -294,6 +297,8 @@ impl Client {
         if status.is_success() {
             return Ok(response);
         }
+        // A busy or rate-limiting server says when to come back; the next retry waits that long.
+        self.retry_after = http::retry_after(response.headers());
         let what = format!("reading the {status} answer to {} {}", call.method, call.path);
         match http::read_small(&mut response.into_body(), limits, &what).await {
             Ok(problem) => Err(http::status_error(status, &problem)),

@@ -4,6 +4,7 @@
 mod cache;
 pub(crate) mod chunks;
 pub(crate) mod disk;
+mod encryption;
 mod enrolment;
 mod index;
 mod merge;
@@ -11,6 +12,7 @@ mod queries;
 mod received;
 pub mod schema;
 pub mod shipped_index;
+mod standing;
 mod sync_state;
 mod text_field;
 
@@ -19,10 +21,13 @@ use std::path::Path;
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 
+pub(crate) use encryption::rekey_file;
+pub use encryption::{KEY_LEN, StoreKey};
 pub use enrolment::{Enrolment, Server};
 pub use merge::Imported;
 pub use queries::{ActionRow, CaseloadRow, SearchHit, StorageStats, VisitRow};
 pub use received::{Indexed, Verified};
+pub use standing::{LeaseTerm, Standing};
 pub use sync_state::SyncStatus;
 pub use text_field::{SectionText, Selection, parse_version, version_string};
 
@@ -53,27 +58,41 @@ pub struct Saved {
 pub struct Store {
     conn: Connection,
     author: Author,
-    /// This session's actor, fresh at every open and recorded in `own_actors`.
+    /// This session's actor, fresh at every open and recorded in `own_actors` with the first
+    /// change it writes, so that opening writes nothing: a store on a full or read-only disk
+    /// still opens and reads.
     actor: ActorId,
+    actor_recorded: bool,
+    /// How far this device's clock is from the true time; zero but in tests of skewed clocks.
+    clock_skew: chrono::TimeDelta,
     cache: DocCache,
+    /// Opened with a key, so encrypted on disk.
+    encrypted: bool,
 }
 
 impl Store {
-    /// Opens (creating or upgrading) the store at `path`, writing as `author`.
+    /// Opens (creating or upgrading) the store at `path`, writing as `author`, unencrypted: for
+    /// a server's working copy and tests. A device's store opens with `open_with_key`.
     pub fn open(path: impl AsRef<Path>, author: Author) -> Result<Self> {
-        let mut conn = Connection::open(path)?;
+        Self::open_with_key(path, author, None)
+    }
+
+    /// Opens (creating or upgrading) the store at `path` under `key`, writing as `author`. With a
+    /// key, a store written before encryption is encrypted now, and a new store is created
+    /// encrypted. A key that does not open the store, or no key for an encrypted one, is
+    /// `Error::WrongKey`, and the file is left as it was.
+    pub fn open_with_key(path: impl AsRef<Path>, author: Author, key: Option<&StoreKey>) -> Result<Self> {
+        let mut conn = encryption::connect(path.as_ref(), key)?;
         configure(&conn)?;
         schema::migrate_to(&mut conn, schema::CURRENT_VERSION)?;
-        let actor = ActorId::random();
-        conn.execute(
-            "INSERT INTO own_actors (actor, created_at) VALUES (?1, ?2)",
-            rusqlite::params![actor.to_bytes(), chrono::Utc::now().to_rfc3339()],
-        )?;
         let mut store = Self {
             conn,
             author,
-            actor,
+            actor: ActorId::random(),
+            actor_recorded: false,
+            clock_skew: chrono::TimeDelta::zero(),
             cache: DocCache::default(),
+            encrypted: key.is_some(),
         };
         if store.meta_i64("reindex")? != 0 {
             store.rebuild_index()?;
@@ -83,6 +102,30 @@ impl Store {
 
     pub fn author(&self) -> &Author {
         &self.author
+    }
+
+    /// Runs this store's clock `skew` ahead of the system's (behind, when negative), as on a
+    /// phone whose clock is wrong: review steps and changes are stamped with it. For tests.
+    #[doc(hidden)]
+    pub fn set_clock_skew(&mut self, skew: chrono::TimeDelta) {
+        self.clock_skew = skew;
+    }
+
+    /// The time by this device's clock.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.clock_skew
+    }
+
+    /// Re-encrypts the store under `new_key`; from then on only `new_key` opens it. The store
+    /// must already be encrypted (opened with a key). Blocks while every page is rewritten.
+    pub fn rekey(&mut self, new_key: &StoreKey) -> Result<()> {
+        if !self.encrypted {
+            return Err(Error::invalid(
+                "key",
+                "this store is not encrypted; opening it with a key encrypts it",
+            ));
+        }
+        encryption::rekey(&self.conn, new_key)
     }
 
     /// The connection's `synchronous` setting (2 = FULL), for the durability test.
@@ -197,8 +240,9 @@ impl Store {
         let review_id = DocId::review_of(visit);
         let author = self.author.clone();
         let mut state = ReviewState::Draft;
+        let at = self.now();
         self.edit(&review_id, DocType::Review, |doc| {
-            state = review::apply(doc, &review_id, action, &author, comment, &visit_heads)?;
+            state = review::apply_at(doc, &review_id, action, &author, comment, &visit_heads, at)?;
             Ok(())
         })?;
         Ok(state)
@@ -294,15 +338,18 @@ impl Store {
     }
 
     fn persist_new(&mut self, docs: Vec<(DocId, AutoCommit)>) -> Result<()> {
+        let now = self.now();
         let tx = self.conn.transaction()?;
+        record_actor(&tx, &self.actor, self.actor_recorded)?;
         let mut committed = Vec::new();
         for (id, mut doc) in docs {
-            commit(&mut doc);
+            commit(&mut doc, now);
             let changes: Vec<Vec<u8>> = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
             write_changes(&tx, &id, &mut doc, &changes, false)?;
             committed.push((id, doc));
         }
         tx.commit()?;
+        self.actor_recorded = true;
         for (id, doc) in committed {
             self.cache.put(id, doc);
         }
@@ -335,7 +382,7 @@ impl Store {
             self.cache.put(id.clone(), doc);
             return Err(e);
         }
-        let hash = commit(&mut doc);
+        let hash = commit(&mut doc, self.now());
         if at.is_some() {
             doc.integrate();
         }
@@ -388,8 +435,10 @@ impl Store {
     /// Appends changes, records the new heads and revision, and reindexes, in one transaction.
     fn persist(&mut self, id: &DocId, doc: &mut AutoCommit, changes: &[Vec<u8>], existed: bool) -> Result<i64> {
         let tx = self.conn.transaction()?;
+        record_actor(&tx, &self.actor, self.actor_recorded)?;
         let revision = write_changes(&tx, id, doc, changes, existed)?;
         tx.commit()?;
+        self.actor_recorded = true;
         self.cache.add_changes(id, changes.len());
         Ok(revision)
     }
@@ -400,4 +449,16 @@ impl Store {
             .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
             .query_row([key], |row| row.get(0))?)
     }
+}
+
+/// Records this session's actor as the device's own, in the transaction of the first change it
+/// writes (sync claims the actors recorded here).
+fn record_actor(tx: &rusqlite::Transaction<'_>, actor: &ActorId, recorded: bool) -> Result<()> {
+    if !recorded {
+        tx.execute(
+            "INSERT OR IGNORE INTO own_actors (actor, created_at) VALUES (?1, ?2)",
+            rusqlite::params![actor.to_bytes(), chrono::Utc::now().to_rfc3339()],
+        )?;
+    }
+    Ok(())
 }

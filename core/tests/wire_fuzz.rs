@@ -7,7 +7,7 @@
 
 use outpost_core::Error;
 use outpost_core::sync::wire::{
-    self, AutomergeSync, DocHeads, End, Frame, FrameReader, Head, MAX_FRAME, Push, Refusal, Request, WireHash,
+    self, AutomergeSync, DocHeads, End, Frame, FrameReader, Head, Lease, MAX_FRAME, Push, Refusal, Request, WireHash,
 };
 use proptest::prelude::*;
 use serde_bytes::ByteBuf;
@@ -74,11 +74,13 @@ fn request() -> impl Strategy<Value = Request> {
             prop::collection::vec(push(), 0..4),
             prop::collection::vec(automerge_sync(), 0..2),
         ),
+        any::<bool>(),
     )
         .prop_map(
             |(
                 (protocol, min_protocol, capabilities, epoch, cursor),
                 (actors, dropped, inventory, pushes, automerge_sync),
+                retire_ready,
             )| Request {
                 protocol,
                 min_protocol,
@@ -90,6 +92,7 @@ fn request() -> impl Strategy<Value = Request> {
                 inventory,
                 pushes,
                 automerge_sync,
+                retire_ready,
             },
         )
 }
@@ -108,9 +111,14 @@ fn head() -> impl Strategy<Value = Head> {
             prop::collection::vec(automerge_sync(), 0..2),
             small(),
         ),
+        (any::<bool>(), any::<bool>(), prop::option::of(lease())),
     )
         .prop_map(
-            |((protocol, capabilities, epoch, epoch_changed), (acks, refused, diverged, automerge_sync, drop))| Head {
+            |(
+                (protocol, capabilities, epoch, epoch_changed),
+                (acks, refused, diverged, automerge_sync, drop),
+                (retire, retired, lease),
+            )| Head {
                 protocol,
                 capabilities,
                 epoch,
@@ -120,8 +128,23 @@ fn head() -> impl Strategy<Value = Head> {
                 diverged,
                 automerge_sync,
                 drop,
+                retire,
+                retired,
+                lease,
             },
         )
+}
+
+fn lease() -> impl Strategy<Value = Lease> {
+    (id(), any::<i64>(), any::<i64>(), bytes(32), bytes(64)).prop_map(
+        |(device, issued_at, expires_at, key, signature)| Lease {
+            device,
+            issued_at,
+            expires_at,
+            key,
+            signature,
+        },
+    )
 }
 
 /// A response as a server sends it: a head, documents, an end.

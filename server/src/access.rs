@@ -6,8 +6,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -28,6 +29,31 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpA
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+}
+
+/// The client's address for the audit trail, as `client_addr` finds it; empty when the request
+/// came without connection details (a test driving the router directly).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientAddr(pub String);
+
+impl ClientAddr {
+    pub fn of(parts: &Parts, trusted: &[IpAddr]) -> Self {
+        Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| client_addr(c.0.ip(), &parts.headers, trusted).to_string())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, &state.trusted_proxies))
+    }
 }
 
 pub async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {

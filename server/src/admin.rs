@@ -11,7 +11,9 @@ use outpost_core::{DeviceId, PersonId, TeamId, WorkerId};
 use crate::auth::{hash_enrolment_code, new_enrolment_code};
 use crate::error::{Error, Result};
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{Accounts, AuditEntry, DeviceRow, Documents, Role, ScopePolicy, WebAccounts};
+use crate::storage::{
+    Accounts, AuditEntry, DeviceRow, Documents, Lifecycle, MAX_LEASE_DAYS, Role, ScopePolicy, WebAccounts,
+};
 use crate::web::sign_in::hash_password;
 
 /// The longest an enrolment code may stay valid: an unspent code is a device credential waiting
@@ -59,10 +61,25 @@ pub enum Command {
     },
     /// List enrolled devices.
     Devices,
-    /// Refuse a device's credential from now on (a lost or stolen phone).
+    /// Refuse a device's credential from now on (a lost or stolen phone): at its next contact
+    /// it is told to wipe its store, and does, unsent changes included.
     Revoke {
         #[arg(value_parser = device_id)]
         device: DeviceId,
+    },
+    /// Retire a device that is being handed in: at its next sync it sends everything the server
+    /// lacks, then wipes its store, and its credential is refused from then on.
+    Retire {
+        #[arg(value_parser = device_id)]
+        device: DeviceId,
+    },
+    /// How many days a team's devices may go without reaching the server before their records
+    /// lock (default 14). Devices get the new term at their next sync.
+    SetLease {
+        #[arg(value_parser = team_id)]
+        team: TeamId,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_LEASE_DAYS)))]
+        days: u32,
     },
     /// Move a person supported, and their records, to another team.
     Reassign {
@@ -111,6 +128,7 @@ pub fn run(command: Command, storage: &SqliteStorage, db_path: &Path) -> Result<
             action: action.into(),
             subject: subject.into(),
             detail,
+            from: String::new(),
         })
     };
     match command {
@@ -164,7 +182,24 @@ pub fn run(command: Command, storage: &SqliteStorage, db_path: &Path) -> Result<
             storage.revoke(&device, now)?;
             audit(storage, "revoke-device", device.as_str(), String::new())?;
             Ok(format!(
-                "revoked device {device}: the server refuses its credential from now on"
+                "revoked device {device}: the server refuses its credential from now on, and tells \
+                 it to wipe its store at its next contact"
+            ))
+        }
+        Command::Retire { device } => {
+            storage.request_retirement(&device, now)?;
+            audit(storage, "retire-device", device.as_str(), String::new())?;
+            Ok(format!(
+                "device {device} will send everything it holds at its next sync, then wipe itself; \
+                 `devices` shows it retired once it has"
+            ))
+        }
+        Command::SetLease { team, days } => {
+            storage.set_lease_days(&team, days)?;
+            audit(storage, "set-lease", team.as_str(), format!("{days} days"))?;
+            Ok(format!(
+                "team {team}'s devices lock their records after {days} days without reaching the \
+                 server, from their next sync"
             ))
         }
         Command::Reassign { person, team } => {
@@ -228,7 +263,23 @@ fn device_table(devices: &[DeviceRow]) -> String {
         return "no devices enrolled".into();
     }
     let optional = |at: Option<i64>| at.map_or_else(|| "-".to_string(), time);
-    let mut rows = vec![["device", "worker", "label", "enrolled (UTC)", "last sync", "revoked"].map(String::from)];
+    let service = |d: &DeviceRow| match (d.revoked_at, d.retired_at, d.retire_requested_at) {
+        (Some(at), _, _) => format!("revoked {}", time(at)),
+        (None, Some(at), _) => format!("retired {}", time(at)),
+        (None, None, Some(at)) => format!("retiring since {}", time(at)),
+        (None, None, None) => "-".to_string(),
+    };
+    let mut rows = vec![
+        [
+            "device",
+            "worker",
+            "label",
+            "enrolled (UTC)",
+            "last sync",
+            "out of service",
+        ]
+        .map(String::from),
+    ];
     rows.extend(devices.iter().map(|d| {
         [
             d.device.to_string(),
@@ -236,7 +287,7 @@ fn device_table(devices: &[DeviceRow]) -> String {
             d.label.clone(),
             time(d.enrolled_at),
             optional(d.last_sync_at),
-            optional(d.revoked_at),
+            service(d),
         ]
     }));
     let mut widths = [0; 6];
@@ -445,6 +496,57 @@ mod tests {
             actions,
             ["revoke-device", "issue-enrolment-code", "add-worker", "create-team"]
         );
+    }
+
+    #[test]
+    fn an_admin_retires_a_device_and_sets_a_team_s_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(dir.path().join("server.db")).unwrap();
+        admin(
+            &storage,
+            dir.path(),
+            &["create-team", "north", "--name", "North", "--scope", "team"],
+        )
+        .unwrap();
+        admin(
+            &storage,
+            dir.path(),
+            &["add-worker", "ann", "--name", "Ann", "--team", "north"],
+        )
+        .unwrap();
+        let code = new_enrolment_code();
+        let ann = WorkerId::new("ann").unwrap();
+        storage
+            .add_enrolment_code(&ann, &hash_enrolment_code(&code), Utc::now().timestamp() + 60)
+            .unwrap();
+        let device = DeviceId::new("dev-1").unwrap();
+        storage
+            .enrol(&hash_enrolment_code(&code), &device, "phone", &hash_secret("cred"), 0)
+            .unwrap();
+
+        let out = admin(&storage, dir.path(), &["retire", "dev-1"]).unwrap();
+        assert!(out.contains("wipe itself"), "{out}");
+        assert!(storage.retiring(&device).unwrap());
+        let table = admin(&storage, dir.path(), &["devices"]).unwrap();
+        assert!(
+            cells(table.lines().nth(1).unwrap())[5].starts_with("retiring since"),
+            "{table}"
+        );
+        let err = admin(&storage, dir.path(), &["retire", "dev-9"]).unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{err}");
+
+        let north = TeamId::new("north").unwrap();
+        assert_eq!(storage.lease_days(&north).unwrap(), 14);
+        let out = admin(&storage, dir.path(), &["set-lease", "north", "--days", "3"]).unwrap();
+        assert!(out.contains("after 3 days"), "{out}");
+        assert_eq!(storage.lease_days(&north).unwrap(), 3);
+        assert!(parse(&["set-lease", "north", "--days", "0"]).is_err());
+        assert!(parse(&["set-lease", "north", "--days", "366"]).is_err());
+        let err = admin(&storage, dir.path(), &["set-lease", "south", "--days", "3"]).unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)), "{err}");
+
+        let actions: Vec<String> = storage.audit_log(2).unwrap().into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["set-lease", "retire-device"]);
     }
 
     #[test]

@@ -13,11 +13,13 @@ use bytes::Bytes;
 use outpost_core::DeviceId;
 use outpost_core::sync::wire::{ENROL_PATH, EnrolRequest, EnrolResponse};
 use rand::{Rng, RngCore};
+use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::access::ClientAddr;
 use crate::error::{Error, Result};
-use crate::storage::{AuditEntry, Device};
+use crate::storage::{AuditEntry, Departed, Departure, Device, Storage};
 
 /// Longest device label, in characters; it is shown in the admin's device list.
 const MAX_LABEL: usize = 64;
@@ -70,16 +72,51 @@ pub fn router() -> Router<AppState> {
     Router::new().route(ENROL_PATH, post(enrol))
 }
 
-async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolResponse>> {
+/// An enrolment request read and checked, before any storage is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedEnrolment {
+    /// The code's stored form (`hash_enrolment_code`).
+    pub code_hash: Vec<u8>,
+    /// Trimmed, 1 to `MAX_LABEL` characters, no control characters.
+    pub label: String,
+    /// The id the device had before, when it enrols again after a restore.
+    pub device: Option<DeviceId>,
+}
+
+/// Reads an enrolment body (JSON `EnrolRequest`), refusing a malformed body, a bad label or a
+/// bad device id by name. The endpoint's own parser, public so the fuzzer tests this code.
+pub fn read_enrolment(body: &[u8]) -> Result<CheckedEnrolment> {
     // Parsed here rather than by axum's `Json`, so a malformed body is answered as a `Problem`.
     let request: EnrolRequest =
-        serde_json::from_slice(&body).map_err(|e| Error::bad("enrolment request", e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| Error::bad("enrolment request", e.to_string()))?;
     let label = check_label(&request.label)?;
-    let code_hash = hash_enrolment_code(&request.code);
+    let device = match &request.device {
+        Some(id) => Some(DeviceId::new(id.as_str()).map_err(|e| Error::bad("device id", e.to_string()))?),
+        None => None,
+    };
+    Ok(CheckedEnrolment {
+        code_hash: hash_enrolment_code(&request.code),
+        label,
+        device,
+    })
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
+    body: Bytes,
+) -> Result<Json<EnrolResponse>> {
+    // Per client address: enrolment needs no credential, so nothing else names the caller.
+    state.limits.enrol.check(&from)?;
+    let CheckedEnrolment {
+        code_hash,
+        label,
+        device,
+    } = read_enrolment(&body)?;
     // A device the server lost in a restore keeps its id; an id the server knows is refused by
     // the storage, so nobody takes over an enrolled device this way.
-    let device = match &request.device {
-        Some(id) => DeviceId::new(id.as_str()).map_err(|e| Error::bad("device id", e.to_string()))?,
+    let device = match device {
+        Some(id) => id,
         None => DeviceId::new(format!("dev-{}", uuid::Uuid::new_v4()))?,
     };
     let credential = new_secret();
@@ -87,7 +124,8 @@ async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolR
     let now = chrono::Utc::now().timestamp();
 
     let storage = state.storage.clone();
-    let enrolled = blocking(move || {
+    let sync = state.sync.clone();
+    let (enrolled, lease) = blocking(move || {
         let enrolled = storage.enrol(&code_hash, &device, &label, &credential_hash, now)?;
         storage.audit(&AuditEntry {
             at: now,
@@ -95,8 +133,10 @@ async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolR
             action: "enrol-device".into(),
             subject: enrolled.device.to_string(),
             detail: format!("team {}", enrolled.team),
+            from,
         })?;
-        Ok(enrolled)
+        let lease = sync.lease(&enrolled)?;
+        Ok((enrolled, lease))
     })
     .await?;
     tracing::info!(worker = %enrolled.worker, device = %enrolled.device, "device enrolled");
@@ -106,6 +146,9 @@ async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolR
         team: enrolled.team.to_string(),
         credential,
         role: Some(enrolled.role.code().to_string()),
+        // The device pins this key: leases signed by any other are refused.
+        server_key: Some(ByteBuf::from(state.sync.key().public_key().to_vec())),
+        lease: Some(lease),
     }))
 }
 
@@ -126,8 +169,10 @@ fn check_label(label: &str) -> Result<String> {
     Ok(label.to_string())
 }
 
-/// The enrolled, unrevoked device whose credential the request carries as
-/// `Authorization: Bearer <credential>`. Anything else is refused with 401.
+/// The enrolled device in service whose credential the request carries as
+/// `Authorization: Bearer <credential>`. Anything else is refused with 401 before the body is
+/// read, so nothing a refused device sends is stored: a revoked device's as `revoked` (it must
+/// wipe), a retired one's as `retired`, any other as `unauthenticated`.
 #[derive(Debug, Clone)]
 pub struct AuthDevice(pub Device);
 
@@ -136,12 +181,44 @@ impl FromRequestParts<AppState> for AuthDevice {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let credential_hash = hash_secret(bearer(parts)?);
+        let ClientAddr(from) = ClientAddr::of(parts, &state.trusted_proxies);
         let storage = state.storage.clone();
-        blocking(move || storage.authenticate(&credential_hash))
-            .await?
-            .map(AuthDevice)
-            .ok_or_else(|| Error::Unauthenticated("the device credential is unknown or revoked".into()))
+        blocking(move || match storage.authenticate(&credential_hash)? {
+            Some(device) => Ok(AuthDevice(device)),
+            None => Err(refusal(storage.as_ref(), &credential_hash, from)?),
+        })
+        .await
     }
+}
+
+/// Why a credential that does not authenticate is refused. A revoked device is told to wipe,
+/// which is audited the first time it hears so.
+fn refusal(storage: &dyn Storage, credential_hash: &[u8], from: String) -> Result<Error> {
+    let now = chrono::Utc::now().timestamp();
+    Ok(match storage.departed(credential_hash, now)? {
+        Some(Departed {
+            device,
+            departure: Departure::Revoked,
+            first_wipe_order,
+        }) => {
+            if first_wipe_order {
+                storage.audit(&AuditEntry {
+                    at: now,
+                    who: "server".into(),
+                    action: "wipe-ordered".into(),
+                    subject: device.to_string(),
+                    detail: "the revoked device made contact and was told to wipe its store".into(),
+                    from,
+                })?;
+            }
+            Error::Revoked("an administrator revoked it; it must wipe its store now".into())
+        }
+        Some(Departed {
+            departure: Departure::Retired,
+            ..
+        }) => Error::Retired("everything it held reached the server; it must wipe its store".into()),
+        None => Error::Unauthenticated("the device credential is unknown".into()),
+    })
 }
 
 /// The credential in a bearer Authorization header. Errors never quote the header: it may hold
@@ -253,6 +330,13 @@ mod tests {
         let response = enrol_ok(&f.state, "aaaa bbbb cccc dddd").await;
         assert_eq!((response.worker.as_str(), response.team.as_str()), ("ann", "north"));
         assert!(response.device.starts_with("dev-"), "{}", response.device);
+        // The key the device pins, and a first lease it signed.
+        let key = response.server_key.clone().unwrap();
+        assert_eq!(key.as_slice(), f.state.sync.key().public_key());
+        let lease = response.lease.clone().unwrap();
+        assert_eq!(lease.device, response.device);
+        let message = outpost_core::sync::wire::Lease::message(&lease.device, lease.issued_at, lease.expires_at);
+        assert!(crate::signing::verify(&key, &message, &lease.signature));
 
         let stored: Vec<u8> = rusqlite::Connection::open(f.dir.path().join("server.db"))
             .unwrap()
@@ -353,8 +437,27 @@ mod tests {
             assert!(!body.contains(&enrolled.credential), "{body}");
         }
 
+        let (_, body) = whoami(&f.state, Some("Bearer not-a-credential")).await;
+        let problem: Problem = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem.code, "unauthenticated");
+
         let device = DeviceId::new(enrolled.device).unwrap();
         f.storage.revoke(&device, chrono::Utc::now().timestamp()).unwrap();
-        assert_eq!(whoami(&f.state, Some(&header)).await.0, StatusCode::UNAUTHORIZED);
+        for _ in 0..2 {
+            let (status, body) = whoami(&f.state, Some(&header)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let problem: Problem = serde_json::from_str(&body).unwrap();
+            assert_eq!(problem.code, "revoked");
+            assert!(problem.message.contains("wipe"), "{}", problem.message);
+        }
+        let orders: Vec<_> = f
+            .storage
+            .audit_log(10)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "wipe-ordered")
+            .collect();
+        assert_eq!(orders.len(), 1, "audited the first time: {orders:?}");
+        assert_eq!(orders[0].subject, device.as_str());
     }
 }

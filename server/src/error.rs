@@ -8,9 +8,15 @@ use outpost_core::sync::wire::Problem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No credential, an unknown one, or a revoked device's.
+    /// No credential, or an unknown one.
     #[error("not authenticated: {0}")]
     Unauthenticated(String),
+    /// A revoked device's credential: the device is told to wipe its store.
+    #[error("this device was revoked: {0}")]
+    Revoked(String),
+    /// A retired device's credential: it handed everything in and wipes its store.
+    #[error("this device was retired: {0}")]
+    Retired(String),
     /// Missing, or outside the caller's scope: the two are answered the same.
     #[error("not found: {0}")]
     NotFound(String),
@@ -28,6 +34,14 @@ pub enum Error {
     /// A request that contradicts stored state (an enrolment code spent twice, a name taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Over a rate limit (`limits`): answered 429 with `Retry-After`; the same request later
+    /// succeeds.
+    #[error("too many {what}: the limit is {rate}; try again in {} s", whole_seconds(*.retry_after))]
+    RateLimited {
+        what: String,
+        rate: crate::limits::Rate,
+        retry_after: std::time::Duration,
+    },
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -49,11 +63,14 @@ impl Error {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::Revoked(_) => (StatusCode::UNAUTHORIZED, "revoked"),
+            Self::Retired(_) => (StatusCode::UNAUTHORIZED, "retired"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad-request"),
             Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             Self::UnsupportedProtocol { .. } => (StatusCode::UPGRADE_REQUIRED, "unsupported-protocol"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             Self::Core(outpost_core::Error::InvalidInput { .. })
             | Self::Core(outpost_core::Error::InvalidChanges { .. }) => (StatusCode::BAD_REQUEST, "bad-request"),
             Self::Storage(_) | Self::Core(_) | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -64,6 +81,10 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            Self::RateLimited { retry_after, .. } => Some(whole_seconds(*retry_after)),
+            _ => None,
+        };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             // Details of internal failures go to the log, not to the client.
             tracing::error!(error = %self, "request failed");
@@ -71,13 +92,26 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        (
+        let mut response = (
             status,
             Json(Problem {
                 code: code.into(),
                 message,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
+}
+
+/// A wait in whole seconds, rounded up and at least one: `Retry-After` counts whole seconds,
+/// and a client told 0 would come straight back.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    let rounded_up = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    rounded_up.max(1)
 }

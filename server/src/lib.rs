@@ -4,10 +4,13 @@
 pub mod access;
 pub mod admin;
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod review;
+pub mod signing;
 pub mod storage;
 pub mod sync;
 pub mod tls;
@@ -34,6 +37,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// The review pages' sign-in and sessions.
     pub web: Arc<web::WebSettings>,
+    /// Requests per device (sync) and per client address (enrolment).
+    pub limits: Arc<limits::RateLimits>,
 }
 
 impl AppState {
@@ -42,19 +47,32 @@ impl AppState {
         Self::with_alerts(storage, alerts::Alerts::disabled())
     }
 
-    /// The same, telling team leads of safeguarding concerns through `alerts`.
+    /// The same, telling team leads of safeguarding concerns through `alerts`. Devices' leases
+    /// are signed with a key made in memory, which suits tests; a server that devices come back
+    /// to uses `with_key`.
     pub fn with_alerts(storage: Arc<dyn Storage>, alerts: alerts::Alerts) -> Result<Self> {
+        Self::with_key(storage, alerts, Arc::new(signing::ServerKey::generate()?))
+    }
+
+    /// The same, signing devices' offline leases with the server's kept `key`: devices pin it
+    /// at enrolment and refuse leases signed by any other.
+    pub fn with_key(storage: Arc<dyn Storage>, alerts: alerts::Alerts, key: Arc<signing::ServerKey>) -> Result<Self> {
         let listed = sync::relist(storage.as_ref())?;
         if listed > 0 {
             tracing::info!(listed, "listed stored records for the review pages");
         }
         let metrics = Arc::new(metrics::Metrics::default());
         Ok(Self {
-            sync: Arc::new(sync::SyncService::new(storage.clone(), metrics.clone())?.with_alerts(alerts)),
+            sync: Arc::new(
+                sync::SyncService::new(storage.clone(), metrics.clone())?
+                    .with_alerts(alerts)
+                    .with_key(key),
+            ),
             storage,
             metrics,
             trusted_proxies: Arc::new(Vec::new()),
             web: Arc::new(web::WebSettings::default()),
+            limits: Arc::new(limits::RateLimits::default()),
         })
     }
 }

@@ -15,6 +15,19 @@
 //!                    where safeguarding alerts are emailed (to each lead's `set-email` address)
 //! OUTPOST_WEBHOOK_URL, OUTPOST_WEBHOOK_SECRET
 //!                    a webhook told of each safeguarding alert, signed with HMAC-SHA256
+//! OUTPOST_SIGNING_KEY the server's Ed25519 key (PKCS#8), made there if absent; keep it outside
+//!                    the database (default OUTPOST_DATA_DIR/signing.key). It also signs devices'
+//!                    offline leases, and devices pin it: back it up, since with another key every
+//!                    device refuses its leases and locks once its lease runs out
+//! OUTPOST_AUDIT_CHECKPOINT_EVERY, OUTPOST_AUDIT_CHECKPOINT_MINUTES
+//!                    sign an audit checkpoint every N entries (1000), and once the oldest
+//!                    unsigned entry is this many minutes old (60)
+//! OUTPOST_AUDIT_RETENTION_DAYS
+//!                    the serving process removes audit segments older than this (default: keep all)
+//! OUTPOST_SYNC_RATE, OUTPOST_ENROL_RATE
+//!                    rate limits as <burst>/<per second>, or off: syncs per device (60/2) and
+//!                    enrolment attempts per client address (20/0.1667, one every 6 s); over
+//!                    them is a 429 with Retry-After
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -25,9 +38,10 @@ use std::time::Duration;
 use axum_server::Handle;
 use clap::{Parser, Subcommand, ValueEnum};
 use outpost_core::{DocId, ReviewAction, WorkerId};
+use outpost_server::audit::AuditSettings;
 use outpost_server::storage::Accounts;
 use outpost_server::storage::sqlite::SqliteStorage;
-use outpost_server::{AppState, admin, review, tls};
+use outpost_server::{AppState, admin, audit, review, tls};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +67,12 @@ enum Command {
         lead: String,
         #[arg(long)]
         comment: Option<String>,
+    },
+    /// The audit trail: verify it, sign a checkpoint, read it by record or user, export it,
+    /// remove old segments.
+    Audit {
+        #[command(subcommand)]
+        command: audit::cli::Command,
     },
     #[command(flatten)]
     Admin(admin::Command),
@@ -88,6 +108,7 @@ fn main() -> ExitCode {
             lead,
             comment,
         } => run_review(&data_dir, decision, &visit, &lead, comment.as_deref()),
+        Command::Audit { command } => run_audit(&data_dir, command),
         Command::Admin(admin::Command::Restore { backup }) => {
             // Restore works on the file itself, with no connection open.
             SqliteStorage::restore(&backup, &db_path(&data_dir))
@@ -108,12 +129,18 @@ fn main() -> ExitCode {
                     &db_path(&data_dir),
                 )
                 .map_err(|e| e.to_string())
-                .map(|text| println!("{text}"))
+                .map(|text| {
+                    println!("{text}");
+                    seal_due(&data_dir, &storage);
+                })
             })
         }),
-        Command::Admin(command) => open(&data_dir)
-            .and_then(|storage| admin::run(command, &storage, &db_path(&data_dir)).map_err(|e| e.to_string()))
-            .map(|text| println!("{text}")),
+        Command::Admin(command) => open(&data_dir).and_then(|storage| {
+            let text = admin::run(command, &storage, &db_path(&data_dir)).map_err(|e| e.to_string())?;
+            println!("{text}");
+            seal_due(&data_dir, &storage);
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,9 +184,49 @@ fn run_review(
         Decision::Approve => ReviewAction::Approve,
         Decision::Return => ReviewAction::Return,
     };
-    let state = review::decide(&service, &lead, &visit, action, comment, None).map_err(|e| e.to_string())?;
+    let state = review::decide(&service, &lead, &visit, action, comment, None, "").map_err(|e| e.to_string())?;
     println!("visit {visit} is now {}", state.code());
+    seal_due(data_dir, service.storage().as_ref());
     Ok(())
+}
+
+fn run_audit(data_dir: &std::path::Path, command: audit::cli::Command) -> Result<(), String> {
+    let settings = AuditSettings::from_env(data_dir)?;
+    let storage = open(data_dir)?;
+    let verifying = matches!(command, audit::cli::Command::Verify { .. });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let broken = audit::cli::run(command, &storage, &settings, &mut out).map_err(|e| e.to_string())?;
+    std::io::Write::flush(&mut out).map_err(|e| format!("writing the output: {e}"))?;
+    drop(out);
+    if let Some(broken) = broken {
+        return Err(format!("the audit trail is broken at {broken}"));
+    }
+    // Verifying only reads; every other audit command appended an entry.
+    if !verifying {
+        seal_due(data_dir, &storage);
+    }
+    Ok(())
+}
+
+/// Signs the audit checkpoints a command's entries made due. A failure fails nothing: the
+/// command's work is done, and the next command or the serving process signs them.
+fn seal_due<T: outpost_server::storage::AuditTrail + ?Sized>(data_dir: &std::path::Path, storage: &T) {
+    let now = chrono::Utc::now().timestamp();
+    let sealed = AuditSettings::from_env(data_dir).and_then(|settings| {
+        if audit::due(storage, &settings, now)
+            .map_err(|e| e.to_string())?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        let key = settings.load_key().map_err(|e| e.to_string())?;
+        audit::seal(storage, &key, &settings, now)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+    if let Err(error) = sealed {
+        eprintln!("outpost-server: warning: audit checkpoints were not signed: {error}");
+    }
 }
 
 async fn serve(data_dir: &std::path::Path) -> Result<(), String> {
@@ -176,7 +243,18 @@ async fn serve(data_dir: &std::path::Path) -> Result<(), String> {
     let alerts = outpost_server::alerts::Alerts::new(outpost_server::alerts::AlertConfig::from_env()?);
     // Debug hides the SMTP password, the webhook's secret and its path.
     tracing::info!(?alerts, "safeguarding alerts");
-    let state = AppState::with_alerts(storage, alerts).map_err(|e| e.to_string())?;
+    // One key signs audit checkpoints and devices' offline leases; devices pin it at enrolment,
+    // so it must outlive the process (it is kept in its file).
+    let audit_settings = AuditSettings::from_env(data_dir)?;
+    let key = Arc::new(audit_settings.load_key().map_err(|e| e.to_string())?);
+    tracing::info!(
+        key = %audit::key_id(key.public_key()),
+        "audit checkpoints and device leases signed with this key"
+    );
+    let mut state = AppState::with_key(storage.clone(), alerts, key.clone()).map_err(|e| e.to_string())?;
+    state.limits = Arc::new(outpost_server::limits::RateLimits::from_env()?);
+    tracing::info!(limits = ?state.limits, "rate limits");
+    audit::spawn_sealer(storage, key, audit_settings, Duration::from_secs(15));
     let handle = Handle::new();
     tokio::spawn({
         let handle = handle.clone();

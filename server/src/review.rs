@@ -18,6 +18,7 @@ pub fn decide(
     action: ReviewAction,
     comment: Option<&str>,
     read: Option<&[ChangeHash]>,
+    from: &str,
 ) -> Result<ReviewState> {
     let storage = service.storage();
     let (role, _) = storage
@@ -38,6 +39,7 @@ pub fn decide(
     service.server_edit(
         &review,
         &format!("{lead}/{SERVER_DEVICE}"),
+        from,
         action_code(action),
         |doc| {
             // What the lead read, when they read it on a page; the CLI decides on what is stored.

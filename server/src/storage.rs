@@ -2,8 +2,11 @@
 //! Methods are blocking; the HTTP layer calls them on the blocking pool. Every method that
 //! writes does so in one transaction.
 
+pub mod audit;
 pub mod review;
 pub mod sqlite;
+
+pub use audit::{AuditFilter, AuditTrail, ChainHash, ChainedEntry, Checkpoint, CheckpointSigner};
 
 pub use review::{
     ActionListing, CaseloadEntry, ListedPerson, QueueFilter, QueuePage, QueueState, RecordListing, ReviewIndex,
@@ -83,7 +86,33 @@ pub struct DeviceRow {
     pub enrolled_at: i64,
     pub last_sync_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the admin asked the device to retire, if they have.
+    pub retire_requested_at: Option<i64>,
+    /// When the device confirmed it held nothing the server lacked, and was retired.
+    pub retired_at: Option<i64>,
 }
+
+/// How a device left service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Revoked by an admin (lost or stolen): it is told to wipe its store.
+    Revoked,
+    /// Handed in: everything it held reached the server, then it wiped itself.
+    Retired,
+}
+
+/// A credential `Accounts::authenticate` refused because its device left service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departed {
+    pub device: DeviceId,
+    pub departure: Departure,
+    /// A revoked device is being told to wipe for the first time (audited once).
+    pub first_wipe_order: bool,
+}
+
+/// The longest and default offline lease, in days.
+pub const MAX_LEASE_DAYS: u32 = 365;
+pub const DEFAULT_LEASE_DAYS: u32 = 14;
 
 /// Who owns an Automerge actor id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +122,8 @@ pub enum ActorOwner {
     Server,
 }
 
-/// An audit record: who did what to which subject. `detail` never holds record content.
+/// An audit record: who did what to which subject, and from which address. `detail` never
+/// holds record content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub at: i64,
@@ -101,6 +131,8 @@ pub struct AuditEntry {
     pub action: String,
     pub subject: String,
     pub detail: String,
+    /// The client's address as the HTTP layer saw it; empty for the admin CLI and the server.
+    pub from: String,
 }
 
 /// Accounts: teams, workers, devices, enrolment, actors, audit.
@@ -228,7 +260,26 @@ pub trait Documents: Send + Sync {
     fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()>;
 }
 
-/// Everything the server stores.
-pub trait Storage: Accounts + Documents + WebAccounts + ReviewIndex {}
+/// How devices leave service (revoked, retired) and how long they may work offline.
+pub trait Lifecycle: Send + Sync {
+    /// Asks an enrolled, unrevoked device to retire: at its next sync it sends what the server
+    /// lacks, then wipes itself. Asking again keeps the first time.
+    fn request_retirement(&self, device: &DeviceId, now: i64) -> Result<()>;
+    /// Whether the device has been asked to retire.
+    fn retiring(&self, device: &DeviceId) -> Result<bool>;
+    /// The device asked to retire said it holds nothing unacknowledged: its credential is
+    /// refused from now on. False (and nothing changed) when it was not asked to retire.
+    fn retire(&self, device: &DeviceId, now: i64) -> Result<bool>;
+    /// Why a credential `authenticate` refused was refused, when its device left service; for
+    /// a revoked device, records the first time it is told to wipe.
+    fn departed(&self, credential_hash: &[u8], now: i64) -> Result<Option<Departed>>;
+    /// How many days a team's devices may go without reaching the server (1 to
+    /// `MAX_LEASE_DAYS`; `DEFAULT_LEASE_DAYS` until set).
+    fn set_lease_days(&self, team: &TeamId, days: u32) -> Result<()>;
+    fn lease_days(&self, team: &TeamId) -> Result<u32>;
+}
 
-impl<T: Accounts + Documents + WebAccounts + ReviewIndex> Storage for T {}
+/// Everything the server stores.
+pub trait Storage: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle {}
+
+impl<T: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle> Storage for T {}

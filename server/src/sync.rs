@@ -3,6 +3,7 @@
 //! after the device's cursor that it may see is streamed back as stored bytes.
 
 mod check;
+mod lifecycle;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use outpost_core::{DeviceId, DocId, DocType, PersonId, WorkerId};
 use serde_bytes::ByteBuf;
 
 use crate::AppState;
+use crate::access::ClientAddr;
 use crate::alerts::{Alerts, SafeguardingAlert};
 use crate::auth::AuthDevice;
 use crate::error::{Error, Result};
@@ -33,6 +35,9 @@ use check::{Accepted, Checker};
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// The largest document a device may push.
 pub const MAX_DOCUMENT_BYTES: usize = 8 * 1024 * 1024;
+/// The deepest a value may sit below a document's root. Outpost's records nest a few levels;
+/// past this a push is refused, so no reader has to follow an unbounded chain of objects.
+pub const MAX_DEPTH: usize = 64;
 /// A response stops adding documents past this and tells the device to ask for more.
 const RESPONSE_BUDGET: usize = 8 * 1024 * 1024;
 
@@ -43,7 +48,14 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::disable())
 }
 
-async fn sync(State(state): State<AppState>, AuthDevice(device): AuthDevice, body: Body) -> Result<Response> {
+async fn sync(
+    State(state): State<AppState>,
+    AuthDevice(device): AuthDevice,
+    ClientAddr(from): ClientAddr,
+    body: Body,
+) -> Result<Response> {
+    // Before the body is read: a device flooding the server costs it as little as possible.
+    state.limits.sync.check(&device.device)?;
     let body = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|e| {
         let cause = e.into_inner();
         if cause.is::<http_body_util::LengthLimitError>() {
@@ -60,7 +72,7 @@ async fn sync(State(state): State<AppState>, AuthDevice(device): AuthDevice, bod
     let service = state.sync.clone();
     let result = tokio::task::spawn_blocking(move || {
         let request: Request = wire::decode_one(&body, "sync request")?;
-        service.round(&device, request)
+        service.round_from(&device, request, &from)
     })
     .await
     .map_err(|e| Error::Internal(format!("sync task failed: {e}")))?;
@@ -87,6 +99,10 @@ pub struct SyncService {
     /// Automerge sync protocol state per device and diverged document, between rounds.
     automerge_states: Mutex<HashMap<(DeviceId, DocId), am_sync::State>>,
     alerts: Alerts,
+    /// Signs devices' offline leases (`with_key`).
+    key: Arc<crate::signing::ServerKey>,
+    /// What leases are dated by (`set_clock`: tests move it days ahead).
+    clock: std::sync::RwLock<Arc<dyn outpost_core::Clock>>,
 }
 
 impl std::fmt::Debug for SyncService {
@@ -98,7 +114,9 @@ impl std::fmt::Debug for SyncService {
 }
 
 impl SyncService {
-    /// Takes a fresh actor for this process and registers it as the server's.
+    /// Takes a fresh actor for this process and registers it as the server's. Leases are signed
+    /// with a key made in memory, which suits tests and commands that serve no device; a server
+    /// that does is given its kept key with `with_key`.
     pub fn new(storage: Arc<dyn Storage>, metrics: Arc<Metrics>) -> Result<Self> {
         let actor = ActorId::random();
         storage.register_server_actor(actor.to_bytes(), chrono::Utc::now().timestamp())?;
@@ -109,6 +127,8 @@ impl SyncService {
             write_lock: Mutex::new(()),
             automerge_states: Mutex::new(HashMap::new()),
             alerts: Alerts::disabled(),
+            key: Arc::new(crate::signing::ServerKey::generate()?),
+            clock: std::sync::RwLock::new(Arc::new(outpost_core::SystemClock)),
         })
     }
 
@@ -128,6 +148,11 @@ impl SyncService {
 
     /// One round for one device: the response body.
     pub fn round(&self, device: &Device, request: Request) -> Result<Vec<u8>> {
+        self.round_from(device, request, "")
+    }
+
+    /// The same, audited as coming from the address `from`.
+    pub fn round_from(&self, device: &Device, request: Request, from: &str) -> Result<Vec<u8>> {
         let protocol = wire::negotiate(request.min_protocol, request.protocol).ok_or(Error::UnsupportedProtocol {
             min: request.min_protocol,
             max: request.protocol,
@@ -206,6 +231,9 @@ impl SyncService {
             self.automerge_sync(&mut checker, device, message, &mut head, &mut write, now)?;
         }
         write.actors = checker.new_actors();
+        for entry in &mut write.audit {
+            entry.from = from.to_string();
+        }
         let seqs = self.storage.write(Some(&device.device), &write)?;
         drop(guard);
         self.metrics.docs_stored(write.docs.len());
@@ -219,6 +247,8 @@ impl SyncService {
             .collect();
         leaving.sort();
         head.drop = leaving;
+        // Retirement (once every push above is stored) and the lease for the time away.
+        self.settle_service(device, &request, &mut head, now, from)?;
 
         let pull = match resent {
             // The inventory settled what the device lacks; from here on it follows the log.
@@ -236,7 +266,10 @@ impl SyncService {
         let sent: Vec<AuditEntry> = pull
             .entries
             .iter()
-            .map(|e| audit(device, "receive", e.doc.as_str(), now))
+            .map(|e| AuditEntry {
+                from: from.to_string(),
+                ..audit(device, "receive", e.doc.as_str(), now)
+            })
             .collect();
         if !sent.is_empty() {
             self.storage.write(
@@ -299,6 +332,7 @@ impl SyncService {
                 action: "safeguarding-alert".into(),
                 subject: doc.doc.to_string(),
                 detail: format!("team {team}, raised by {raised_by}"),
+                from: String::new(),
             })?;
             self.alerts.send(SafeguardingAlert {
                 recipients: self.storage.lead_emails(&team)?,
@@ -421,11 +455,13 @@ impl SyncService {
     }
 
     /// A change made by the server itself (a lead's decision through the admin CLI or the
-    /// review pages), written with the server's actor.
+    /// review pages), written with the server's actor; audited as `who` from the address `from`
+    /// (empty for the CLI).
     pub fn server_edit(
         &self,
         doc: &DocId,
         who: &str,
+        from: &str,
         action: &str,
         f: impl FnOnce(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
     ) -> Result<Vec<ChangeHash>> {
@@ -468,6 +504,7 @@ impl SyncService {
                 action: action.to_string(),
                 subject: doc.to_string(),
                 detail: String::new(),
+                from: from.to_string(),
             }],
             ..SyncWrite::default()
         };
@@ -537,5 +574,6 @@ fn audit(device: &Device, action: &str, doc: &str, at: i64) -> AuditEntry {
         action: action.to_string(),
         subject: doc.to_string(),
         detail: String::new(),
+        from: String::new(),
     }
 }

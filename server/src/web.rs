@@ -23,6 +23,7 @@ use maud::html;
 use crate::AppState;
 use crate::error::Error;
 use crate::storage::AuditEntry;
+pub use login::{SignInForm, read_sign_in};
 pub use session::{Lead, SessionPolicy};
 pub use sign_in::{IdentityProvider, LoginThrottle, PasswordSignIn, SignInMethod};
 
@@ -162,11 +163,12 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Writes an audit entry: who (a lead, as `worker/web`), what, which record, and a detail that
-/// never holds record content.
+/// Writes an audit entry: who (a lead, as `worker/web`) from which address, what, which record,
+/// and a detail that never holds record content.
 pub(crate) async fn audit(
     state: &AppState,
     who: &str,
+    from: &str,
     action: &str,
     subject: &str,
     detail: &str,
@@ -178,6 +180,7 @@ pub(crate) async fn audit(
         action: action.to_string(),
         subject: subject.to_string(),
         detail: detail.to_string(),
+        from: from.to_string(),
     };
     crate::auth::blocking(move || storage.audit(&entry)).await?;
     Ok(())

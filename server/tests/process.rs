@@ -167,7 +167,7 @@ async fn logs_hold_no_personal_data_from_records() {
     lost.sync(patient()).await.expect("the phone syncs before it is lost");
     server.admin(&["revoke", lost.device.as_str()]);
     let refused = lost.sync(patient()).await.expect_err("a revoked device is refused");
-    assert!(matches!(refused, outpost_core::Error::Unauthenticated(_)), "{refused}");
+    assert!(matches!(refused, outpost_core::Error::Revoked(_)), "{refused}");
     let forged = token("Cred");
     lost.client.set_credential(Some(forged.clone()));
     let refused = lost.sync(patient()).await.expect_err("a forged credential is refused");

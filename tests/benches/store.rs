@@ -5,11 +5,15 @@
 //! (`cargo test --benches`, no `--bench` argument) they use the small caseload, so a smoke run
 //! takes seconds. Benches that write work on a scratch copy, never on the cached store.
 //! Figures criterion does not give (p99, sustained rates, bytes on disk) come from `bench-report`.
+//!
+//! Opening and editing also run on an encrypted copy of the same caseload (`..._encrypted`), in
+//! the same run, for the cost of encryption at rest. The copy is encrypted by its first keyed
+//! open, as a store written before encryption is on a phone.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use outpost_core::Store;
+use outpost_core::{KEY_LEN, Store, StoreKey};
 use outpost_tests::caseload::{Fixture, SEARCH_COMMON, SEARCH_RARE, Scratch, TYPED_SECTION};
 
 fn main() {
@@ -35,17 +39,34 @@ fn main() {
 
 type BenchResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The store's two forms: unencrypted (the name criterion has always reported), and encrypted.
+fn variants() -> Result<[(&'static str, Option<StoreKey>); 2], outpost_core::Error> {
+    Ok([("", None), ("_encrypted", Some(StoreKey::new(&[0x5a; KEY_LEN])?))])
+}
+
+/// A copy of the cached caseload to work on, encrypted under `key` when there is one.
+fn scratch(fixture: &Fixture, key: Option<&StoreKey>) -> Result<Scratch, Box<dyn std::error::Error>> {
+    let scratch = Scratch::copy(&fixture.store, &fixture.dir)?;
+    if key.is_some() {
+        drop(Store::open_with_key(scratch.path(), fixture.worker.clone(), key)?);
+    }
+    Ok(scratch)
+}
+
 /// (a) open + caseload, (b) one person's visits, (c) full-text search.
 fn reads(c: &mut Criterion, fixture: &Fixture) -> BenchResult {
-    let scratch = Scratch::copy(&fixture.store, &fixture.dir)?;
     let worker = fixture.worker.clone();
     let mut group = c.benchmark_group("read");
-    group.bench_function("open_and_caseload", |b| {
-        b.iter(|| {
-            let store = Store::open(scratch.path(), worker.clone()).expect("open the store");
-            store.caseload(&worker.worker).expect("caseload")
-        })
-    });
+    for (suffix, key) in variants()? {
+        let scratch = scratch(fixture, key.as_ref())?;
+        group.bench_function(format!("open_and_caseload{suffix}"), |b| {
+            b.iter(|| {
+                let store = Store::open_with_key(scratch.path(), worker.clone(), key.as_ref()).expect("open the store");
+                store.caseload(&worker.worker).expect("caseload")
+            })
+        });
+    }
+    let scratch = Scratch::copy(&fixture.store, &fixture.dir)?;
     let store = Store::open(scratch.path(), worker.clone())?;
     group.bench_function("visits_for_person", |b| {
         b.iter(|| store.visits_for_person(&fixture.person).expect("visits"))
@@ -59,10 +80,18 @@ fn reads(c: &mut Criterion, fixture: &Fixture) -> BenchResult {
     Ok(())
 }
 
-/// (d) one durable one-character edit, (e) N keystrokes per durable edit.
+/// (d) one durable one-character edit, (e) N keystrokes per durable edit; each unencrypted and
+/// encrypted.
 fn writes(c: &mut Criterion, fixture: &Fixture) -> BenchResult {
-    let scratch = Scratch::copy(&fixture.store, &fixture.dir)?;
-    let mut store = Store::open(scratch.path(), fixture.worker.clone())?;
+    for (suffix, key) in variants()? {
+        edits(c, fixture, suffix, key.as_ref())?;
+    }
+    Ok(())
+}
+
+fn edits(c: &mut Criterion, fixture: &Fixture, suffix: &str, key: Option<&StoreKey>) -> BenchResult {
+    let scratch = scratch(fixture, key)?;
+    let mut store = Store::open_with_key(scratch.path(), fixture.worker.clone(), key)?;
     let visit = fixture.visit.clone();
     // Keystrokes go at the end of the section; a one-character typist alternates with backspace
     // so the note stays its generated size however many iterations criterion runs.
@@ -71,7 +100,7 @@ fn writes(c: &mut Criterion, fixture: &Fixture) -> BenchResult {
 
     let mut group = c.benchmark_group("durable_edit");
     group.sample_size(50).measurement_time(Duration::from_secs(10));
-    group.bench_function("one_keystroke", |b| {
+    group.bench_function(format!("one_keystroke{suffix}"), |b| {
         b.iter(|| {
             let typing = len <= base;
             store
@@ -88,7 +117,7 @@ fn writes(c: &mut Criterion, fixture: &Fixture) -> BenchResult {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("grouped_keystrokes");
+    let mut group = c.benchmark_group(format!("grouped_keystrokes{suffix}"));
     group.sample_size(20).measurement_time(Duration::from_secs(10));
     for n in [1usize, 10, 50] {
         group.throughput(Throughput::Elements(n as u64));

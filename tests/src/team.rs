@@ -2,10 +2,14 @@
 //! `Device` façade, or the generated bindings) against the real server.
 #![allow(clippy::unwrap_used)]
 
-use outpost_core::{Device, NewPerson, RiskTier, Server, TeamId, WorkerId};
-use outpost_server::auth;
-use outpost_server::storage::{Accounts, Role, ScopePolicy, WebAccounts};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use outpost_core::{Clock, Device, NewPerson, RiskTier, Server, TeamId, WorkerId};
+use outpost_server::signing::ServerKey;
+use outpost_server::storage::{Accounts, Role, ScopePolicy, Storage, WebAccounts};
 use outpost_server::web::sign_in::hash_password;
+use outpost_server::{AppState, alerts, auth};
 
 use crate::world::{Served, World};
 
@@ -14,8 +18,29 @@ use crate::world::{Served, World};
 pub struct ServedTeam {
     pub world: World,
     pub served: Served,
+    /// What the server dates leases by, and the clock of every device `enrolled` makes.
+    pub clock: Arc<TestClock>,
     /// Runs the server; dropped last.
     pub runtime: tokio::runtime::Runtime,
+}
+
+/// The system's time moved by whatever a test says, so a fourteen-day lease runs out at once.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    offset: AtomicI64,
+}
+
+impl TestClock {
+    /// Moves the clock `seconds` on (back, when negative).
+    pub fn advance(&self, seconds: i64) {
+        self.offset.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp() + self.offset.load(Ordering::SeqCst)
+    }
 }
 
 impl ServedTeam {
@@ -34,8 +59,28 @@ impl ServedTeam {
         world.worker("w1", &team, Role::Worker);
         world.worker("w2", &team, Role::Worker);
         world.worker("lead1", &team, Role::Lead);
+        let clock = Arc::new(TestClock::default());
+        world.state.sync.set_clock(clock.clone()).unwrap();
         let served = runtime.block_on(async { world.serve() });
-        Self { world, served, runtime }
+        Self {
+            world,
+            served,
+            clock,
+            runtime,
+        }
+    }
+
+    /// Stops the server and starts it again on the same port and database, signing leases with
+    /// `key` (a server that lost its key, or an impostor holding the same certificate).
+    pub fn restart_with_key(&mut self, key: ServerKey) {
+        let storage = self.world.storage.clone() as Arc<dyn Storage>;
+        let state = AppState::with_key(storage, alerts::Alerts::disabled(), Arc::new(key)).unwrap();
+        state.sync.set_clock(self.clock.clone()).unwrap();
+        self.world.state = state;
+        let port = self.served.addr.port();
+        self.served.handle.shutdown();
+        let served = self.runtime.block_on(async { self.world.serve_on(port) });
+        self.served = served;
     }
 
     /// A one-time enrolment code for `worker`, as the admin CLI hands out.
@@ -81,6 +126,7 @@ impl ServedTeam {
     /// app enrols.
     pub fn enrolled(&self, worker: &str, file: &str) -> Device {
         let device = Device::open(self.world.dir.path().join(file), None).unwrap();
+        device.set_clock(self.clock.clone()).unwrap();
         device.enrol(self.server(), &self.code(worker), file).unwrap();
         device
     }

@@ -146,10 +146,26 @@ impl World {
     /// Serves this world's server over TLS on 127.0.0.1 (a development certificate made now).
     /// Call from inside a tokio runtime.
     pub fn serve(&self) -> Served {
+        self.serve_on(0)
+    }
+
+    /// The same on `port` (0: any free one), its development certificate made once per world;
+    /// a port just given up is retried for a few seconds while its old server lets go.
+    pub fn serve_on(&self, port: u16) -> Served {
         let tls_dir = self.dir.path().join("tls");
         let dev = outpost_server::tls::dev_certificate(&tls_dir).unwrap();
         let config = outpost_server::tls::server_config(&dev.cert, &dev.key).unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut tries = 0;
+        let listener = loop {
+            match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                Ok(listener) => break listener,
+                Err(e) if tries < 100 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("binding 127.0.0.1:{port}: {e}"),
+            }
+        };
         let addr = listener.local_addr().unwrap();
         let handle = axum_server::Handle::new();
         tokio::spawn(outpost_server::serve_tls(

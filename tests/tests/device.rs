@@ -8,7 +8,6 @@ use chrono::Utc;
 use outpost_core::{
     Device, Error, NewPerson, NewVisit, ReviewAction, ReviewState, RiskTier, Section, Setting, TeamId, WorkerId,
 };
-use outpost_server::storage::Accounts;
 use outpost_tests::team::{self, ServedTeam};
 
 fn person_and_visit(device: &Device) -> outpost_core::DocId {
@@ -139,17 +138,24 @@ fn records_the_server_refuses_stay_pending_and_the_status_says_why() {
 }
 
 #[test]
-fn a_revoked_device_is_told_it_is_not_authenticated_and_keeps_its_work() {
+fn a_device_the_server_does_not_know_is_told_it_is_not_authenticated_and_keeps_its_work() {
+    // (A revoked device is told to wipe instead: tests/device_lifecycle.rs.)
     let rig = ServedTeam::start();
     let a = rig.enrolled("w1", "a.sqlite3");
     let visit = person_and_visit(&a);
     let device = a.enrolment().unwrap().author.device;
-    rig.world.storage.revoke(&device, 0).unwrap();
+    // Gone from the server's database, as after a restore from a backup older than it.
+    rusqlite::Connection::open(rig.world.dir.path().join("server.sqlite3"))
+        .unwrap()
+        .execute("DELETE FROM devices WHERE device_id = ?1", [device.as_str()])
+        .unwrap();
 
     let err = a.sync_now(Duration::from_secs(30)).unwrap_err();
     assert!(matches!(err, Error::Unauthenticated(_)), "{err}");
     assert!(a.pending().unwrap().contains(&visit), "unsent work stays on the phone");
-    assert!(a.status().unwrap().sync.last_error.is_some());
+    let status = a.status().unwrap();
+    assert!(status.sync.last_error.is_some());
+    assert!(status.enrolled && status.wiped.is_none());
 }
 
 #[test]

@@ -227,7 +227,9 @@ async fn a_revoked_device_is_refused_at_once_and_keeps_its_work() {
         .sync(ann.shared.clone(), SyncOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, outpost_core::Error::Unauthenticated(_)), "{err}");
+    // The transport keeps the store as it is; the `Device` over it wipes on `Revoked`
+    // (tests/device_lifecycle.rs).
+    assert!(matches!(err, outpost_core::Error::Revoked(_)), "{err}");
     assert_eq!(ann.store().sync_status(PEER).unwrap().pending_docs, 16);
     assert!(world.storage.doc(&day.visits[0]).unwrap().is_none());
     // A made-up credential fares no better.

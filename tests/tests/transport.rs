@@ -155,7 +155,7 @@ async fn a_kept_connection_is_reused_and_a_reconnect_resumes_tls() {
 }
 
 #[tokio::test]
-async fn a_refused_credential_is_unauthenticated_and_not_retried() {
+async fn a_revoked_credential_is_refused_as_revoked_and_not_retried() {
     let hits = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&hits);
     let router = Router::new().route(
@@ -169,8 +169,8 @@ async fn a_refused_credential_is_unauthenticated_and_not_retried() {
     let mut client = server.client(Some("stolen-phone"));
     let (store, _dir) = store();
     match client.sync(Arc::clone(&store), quick_retries(5)).await {
-        Err(Error::Unauthenticated(message)) => assert_eq!(message, "this device was revoked"),
-        other => panic!("expected Unauthenticated, got {other:?}"),
+        Err(Error::Revoked(message)) => assert_eq!(message, "this device was revoked"),
+        other => panic!("expected Revoked, got {other:?}"),
     }
     assert_eq!(hits.load(Ordering::SeqCst), 1, "a refused credential is not retried");
     let recorded = last_error(&store, &client).expect("the failure is recorded");
@@ -222,6 +222,8 @@ async fn enrol_then_sync_carries_the_credential_and_counts_payload_bytes() {
                     team: "t1".into(),
                     credential: "secret-credential".into(),
                     role: None,
+                    server_key: None,
+                    lease: None,
                 })
                 .into_response()
             }),

@@ -121,7 +121,8 @@ fn read_step(doc: &AutoCommit, item: &ObjId) -> Result<Option<ReviewStep>> {
     }))
 }
 
-/// Records a review step after checking the transition is allowed from the current state.
+/// Records a review step after checking the transition is allowed from the current state,
+/// stamped with this machine's time.
 pub(crate) fn apply(
     doc: &mut AutoCommit,
     id: &DocId,
@@ -129,6 +130,20 @@ pub(crate) fn apply(
     by: &Author,
     comment: Option<&str>,
     visit_heads: &[ChangeHash],
+) -> Result<ReviewState> {
+    apply_at(doc, id, action, by, comment, visit_heads, Utc::now())
+}
+
+/// `apply`, stamping the step with `at` (the device's clock, which may be wrong: the history is
+/// shown in the order the steps were taken, never sorted by this time).
+pub(crate) fn apply_at(
+    doc: &mut AutoCommit,
+    id: &DocId,
+    action: ReviewAction,
+    by: &Author,
+    comment: Option<&str>,
+    visit_heads: &[ChangeHash],
+    at: DateTime<Utc>,
 ) -> Result<ReviewState> {
     let review = read(doc, id)?;
     let from = review.state.value;
@@ -148,7 +163,7 @@ pub(crate) fn apply(
     fields::put(doc, &step, "action", &action)?;
     fields::put(doc, &step, "by_worker", &by.worker.as_str().to_string())?;
     fields::put(doc, &step, "by_device", &by.device.as_str().to_string())?;
-    fields::put(doc, &step, "at", &Utc::now())?;
+    fields::put(doc, &step, "at", &at)?;
     fields::put_opt(doc, &step, "comment", comment.map(str::to_string).as_ref())?;
     let heads = doc.put_object(&step, "visit_heads", ObjType::List)?;
     for (i, head) in visit_heads.iter().enumerate() {

@@ -82,7 +82,10 @@ impl Client {
             if !matches!(error, Error::Network(_)) || failures >= options.max_attempts.max(1) {
                 return Err(error);
             }
-            let delay = backoff.delay(failures, &mut rand::rng());
+            // Never sooner than the server asked (a 429's Retry-After).
+            let delay = backoff
+                .delay(failures, &mut rand::rng())
+                .max(self.retry_after.take().unwrap_or_default());
             if limits
                 .deadline
                 .is_some_and(|deadline| Instant::now() + delay >= deadline)

@@ -131,8 +131,9 @@ pub(crate) async fn read_small(body: &mut Incoming, limits: &Limits, what: &str)
 }
 
 /// Turns an error status and its `Problem` body into the error a caller acts on: 401 means the
-/// credential is refused, another 4xx that retrying will not help, anything else (a 5xx, a
-/// proxy's page) that a later attempt may work.
+/// credential is refused (`revoked` or `retired`: the device left service and must wipe),
+/// another 4xx that retrying will not help, anything else (a 5xx, a proxy's page) that a later
+/// attempt may work.
 pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
     let problem = serde_json::from_slice::<Problem>(body).ok();
     let message = match &problem {
@@ -140,7 +141,15 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
         None => plain_message(status, body),
     };
     if status == StatusCode::UNAUTHORIZED {
-        Error::Unauthenticated(message)
+        match problem.as_ref().map(|p| p.code.as_str()) {
+            Some("revoked") => Error::Revoked(message),
+            Some("retired") => Error::Retired(message),
+            _ => Error::Unauthenticated(message),
+        }
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        // Not a refusal of the request itself: the same request succeeds after a pause
+        // (`retry_after`), so it is retried like a failed network round.
+        Error::Network(format!("the server asked for a pause: {message}"))
     } else if status.is_client_error() {
         Error::Refused {
             code: problem.map_or_else(|| status.as_u16().to_string(), |p| p.code),
@@ -149,6 +158,21 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
     } else {
         Error::Network(format!("the server answered {status}: {message}"))
     }
+}
+
+/// How long a 429 or 503 answer asks the client to wait: `Retry-After` in seconds (the date
+/// form is not used by Outpost's server and is ignored), capped so a wrong header cannot stall
+/// a sync for long.
+pub(crate) fn retry_after(headers: &hyper::HeaderMap) -> Option<std::time::Duration> {
+    const MAX_WAIT: u64 = 300;
+    let seconds: u64 = headers
+        .get(hyper::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_secs(seconds.min(MAX_WAIT)))
 }
 
 /// A short, printable message from a body that is not a `Problem`.
@@ -188,7 +212,17 @@ mod tests {
         let problem = br#"{"code":"revoked","message":"this device was revoked"}"#;
         assert!(matches!(
             status_error(StatusCode::UNAUTHORIZED, problem),
-            Error::Unauthenticated(m) if m == "this device was revoked"
+            Error::Revoked(m) if m == "this device was revoked"
+        ));
+        let retired = br#"{"code":"retired","message":"handed in"}"#;
+        assert!(matches!(
+            status_error(StatusCode::UNAUTHORIZED, retired),
+            Error::Retired(m) if m == "handed in"
+        ));
+        let unknown = br#"{"code":"unauthenticated","message":"unknown credential"}"#;
+        assert!(matches!(
+            status_error(StatusCode::UNAUTHORIZED, unknown),
+            Error::Unauthenticated(m) if m == "unknown credential"
         ));
         assert!(matches!(
             status_error(StatusCode::FORBIDDEN, problem),
@@ -198,6 +232,22 @@ mod tests {
             status_error(StatusCode::BAD_REQUEST, b"not json"),
             Error::Refused { code, message } if code == "400" && message == "not json"
         ));
+        let limited = br#"{"code":"rate-limited","message":"too many syncs from this device"}"#;
+        assert!(matches!(
+            status_error(StatusCode::TOO_MANY_REQUESTS, limited),
+            Error::Network(m) if m.contains("pause") && m.contains("too many syncs")
+        ));
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(hyper::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(std::time::Duration::from_secs(7)));
+        headers.insert(hyper::header::RETRY_AFTER, "86400".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(std::time::Duration::from_secs(300)));
+        headers.insert(
+            hyper::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
         assert!(matches!(
             status_error(StatusCode::SERVICE_UNAVAILABLE, b""),
             Error::Network(m) if m.contains("503") && m.contains("Service Unavailable")

@@ -2,8 +2,8 @@
 //! snapshots, loading, and compaction.
 
 use automerge::{ActorId, AutoCommit, ChangeHash, transaction::CommitOptions};
-use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{Store, index};
 use crate::error::{Error, Result};
@@ -67,9 +67,39 @@ pub(super) fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Commits pending operations as one change stamped with the time.
-pub(super) fn commit(doc: &mut AutoCommit) -> Option<ChangeHash> {
-    doc.commit_with(CommitOptions::default().with_time(Utc::now().timestamp()))
+/// Commits pending operations as one change stamped with `now`, the device's time.
+pub(super) fn commit(doc: &mut AutoCommit, now: DateTime<Utc>) -> Option<ChangeHash> {
+    doc.commit_with(CommitOptions::default().with_time(now.timestamp()))
+}
+
+/// A connection to the store's file. On a read-only disk (a memory card the system remounted
+/// read-only, say) a plain open fails, because SQLite cannot create the WAL's shared-memory
+/// file there; the store is opened read-only instead, so everything saved can still be read,
+/// and every write fails naming the read-only disk. A WAL left by a crash is read with the file
+/// (`mode=ro`); without one the file is read as it is (`immutable=1`, which takes none of the
+/// locks a read-only disk cannot hold).
+pub(super) fn connection(path: &std::path::Path) -> Result<Connection> {
+    // Opening for append changes nothing in the file.
+    let read_only_disk = matches!(
+        std::fs::OpenOptions::new().append(true).open(path),
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+    );
+    if !read_only_disk {
+        return Ok(Connection::open(path)?);
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let crashed = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    let name = path
+        .to_str()
+        .ok_or_else(|| Error::invalid("store path", format!("{} is not UTF-8", path.display())))?;
+    // A URI's path escapes only what would end it or start an escape.
+    let name = name.replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+    let mode = if crashed { "mode=ro" } else { "immutable=1" };
+    Ok(Connection::open_with_flags(
+        format!("file:{name}?{mode}"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?)
 }
 
 pub(super) fn write_changes(

@@ -8,7 +8,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::disk::configure;
-use super::schema;
+use super::{StoreKey, encryption, schema};
 use crate::error::{Error, Result};
 use crate::ids::{Author, DeviceId, TeamId, WorkerId};
 
@@ -66,17 +66,18 @@ impl fmt::Debug for Enrolment {
     }
 }
 
-fn open(path: &Path) -> Result<Connection> {
-    let mut conn = Connection::open(path)?;
+fn open(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
+    let mut conn = encryption::connect(path, key)?;
     configure(&conn)?;
     schema::migrate_to(&mut conn, schema::CURRENT_VERSION)?;
     Ok(conn)
 }
 
 impl Enrolment {
-    /// The enrolment stored at `path` (creating or upgrading the store), if the device has one.
-    pub fn load(path: impl AsRef<Path>) -> Result<Option<Self>> {
-        let conn = open(path.as_ref())?;
+    /// The enrolment stored at `path` (creating, upgrading or encrypting the store, as
+    /// `Store::open_with_key` does), if the device has one.
+    pub fn load(path: impl AsRef<Path>, key: Option<&StoreKey>) -> Result<Option<Self>> {
+        let conn = open(path.as_ref(), key)?;
         let row = conn
             .query_row(
                 "SELECT host, port, ca_pem, pins, worker, device, team, lead, credential, enrolled_at
@@ -126,8 +127,8 @@ impl Enrolment {
     }
 
     /// Stores this enrolment at `path`, replacing any earlier one, durably.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let conn = open(path.as_ref())?;
+    pub fn save(&self, path: impl AsRef<Path>, key: Option<&StoreKey>) -> Result<()> {
+        let conn = open(path.as_ref(), key)?;
         let pins: Vec<u8> = self.server.pins.iter().flatten().copied().collect();
         conn.execute(
             "INSERT OR REPLACE INTO enrolment

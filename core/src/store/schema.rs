@@ -6,7 +6,8 @@ use rusqlite::{Connection, Transaction};
 use crate::error::{Error, Result};
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_documents, v2_index, v3_sync, v4_enrolment];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
+    &[v1_documents, v2_index, v3_sync, v4_enrolment, v5_standing];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -164,6 +165,25 @@ fn v4_enrolment(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             credential  TEXT NOT NULL,
             enrolled_at TEXT NOT NULL
         ) STRICT;",
+    )
+}
+
+/// v5: the device's standing with its server, one row: the server key pinned at enrolment, the
+/// latest offline lease (verified when received), the latest time this device has seen (so a
+/// clock set back is noticed), and whether the server asked it to retire. A store upgraded
+/// from v4 has no key and no lease: it pins the key of the first lease it receives.
+fn v5_standing(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE standing (
+            only            INTEGER PRIMARY KEY CHECK (only = 1),
+            server_key      BLOB,
+            lease_issued    INTEGER,
+            lease_expires   INTEGER,
+            lease_signature BLOB,
+            latest_seen     INTEGER NOT NULL DEFAULT 0,
+            retiring        INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        INSERT INTO standing (only) VALUES (1);",
     )
 }
 

@@ -36,6 +36,15 @@ pub struct Progress {
     pub refused: Vec<(String, String)>,
     /// People dropped from this device because they left its scope.
     pub dropped: usize,
+    /// The server asked this device to retire (it is being handed in): it takes no new edits,
+    /// sends everything the server lacks, and wipes once the server records the retirement.
+    pub retiring: bool,
+    /// The server recorded the retirement: nothing on this device is unacknowledged, and the
+    /// device wipes its store.
+    pub retired: bool,
+    /// Why the offline lease the server sent was refused, if it was; the lease held before
+    /// stays.
+    pub lease_refused: Option<String>,
 }
 
 /// One sync with one server, round by round. Create one per sync; all state that must outlive
@@ -73,6 +82,8 @@ struct Round {
     reader: FrameReader,
     head: Option<Head>,
     ended: bool,
+    /// The request told the server this device is ready to be retired.
+    retire_ready: bool,
     dropped_reported: Vec<PersonId>,
     batch: Vec<(DocId, Received)>,
     batch_bytes: usize,
@@ -104,7 +115,7 @@ impl SyncClient {
 
     /// The next round's request body, or None when the sync is complete.
     pub fn next_request(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>> {
-        if self.started && !self.again {
+        if (self.started && !self.again) || self.progress.retired {
             return Ok(None);
         }
         if self.progress.rounds >= MAX_ROUNDS {
@@ -157,11 +168,16 @@ impl SyncClient {
                 .map(|a| ByteBuf::from(a.to_bytes().to_vec()))
                 .collect();
         }
+        request.retire_ready = request.inventory.is_none()
+            && request.pushes.is_empty()
+            && request.automerge_sync.is_empty()
+            && self.ready_to_retire(store)?;
         let dropped_reported = request.dropped.iter().map(PersonId::new).collect::<Result<Vec<_>>>()?;
         self.round = Some(Round {
             reader: FrameReader::default(),
             head: None,
             ended: false,
+            retire_ready: request.retire_ready,
             dropped_reported,
             batch: Vec::new(),
             batch_bytes: 0,
@@ -170,6 +186,12 @@ impl SyncClient {
         });
         self.progress.rounds += 1;
         Ok(Some(wire::encode(&request)))
+    }
+
+    /// Told to retire, and holding nothing the server has not acknowledged: a device never
+    /// says it is ready with changes still to send, so its wipe can lose nothing.
+    fn ready_to_retire(&self, store: &Store) -> Result<bool> {
+        Ok(store.standing()?.retiring && store.pending_docs(&self.peer)?.is_empty())
     }
 
     fn add_pushes(&mut self, store: &mut Store, request: &mut Request) -> Result<()> {
@@ -281,8 +303,24 @@ impl SyncClient {
             )));
         }
         let reported = std::mem::take(&mut round.dropped_reported);
+        let offered_retirement = round.retire_ready;
         round.head = Some(head.clone());
         store.drops_reported(&self.peer, &reported)?;
+        if let Some(lease) = &head.lease
+            && let Err(e) = store.accept_lease(lease)
+        {
+            tracing::warn!(error = %e, "the server's offline lease was refused");
+            self.progress.lease_refused = Some(e.to_string());
+        }
+        if head.retire {
+            if !self.progress.retiring && !store.standing()?.retiring {
+                tracing::info!("the server asked this device to retire");
+                store.start_retiring()?;
+            }
+            self.progress.retiring = true;
+        }
+        // Only an answer to this device's own readiness counts: it said so with nothing pending.
+        self.progress.retired |= head.retired && offered_retirement;
         if head.epoch_changed {
             store.start_inventory(&self.peer, &head.epoch)?;
             self.diverged.clear();
@@ -331,6 +369,10 @@ impl SyncClient {
             if store.drop_person(&self.peer, &doc_id(person)?)? {
                 self.progress.dropped += 1;
             }
+        }
+        if head.retire && !head.retired && !offered_retirement && self.ready_to_retire(store)? {
+            // Everything is acknowledged now: one more round tells the server so.
+            self.again = true;
         }
         Ok(())
     }

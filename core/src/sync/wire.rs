@@ -66,6 +66,10 @@ pub struct Request {
     /// Automerge sync messages for documents whose two copies diverged.
     #[serde(default)]
     pub automerge_sync: Vec<AutomergeSync>,
+    /// The device was told to retire and holds nothing the server has not acknowledged: the
+    /// server may now mark it retired, and the device wipes once it hears so (`Head::retired`).
+    #[serde(default)]
+    pub retire_ready: bool,
 }
 
 /// Changes a device made to one document since the server acknowledged `base`.
@@ -130,7 +134,48 @@ pub struct Head {
     /// People who left the device's scope: drop their documents once nothing is unacknowledged.
     #[serde(default)]
     pub drop: Vec<String>,
+    /// The device is being retired (handed in): it refuses new edits, sends everything it holds
+    /// that the server lacks, says `Request::retire_ready`, and wipes once `retired` comes back.
+    #[serde(default)]
+    pub retire: bool,
+    /// The server recorded the retirement the device said it was ready for; its credential is
+    /// refused from now on, and it wipes its store.
+    #[serde(default)]
+    pub retired: bool,
+    /// How long the device may keep showing records without reaching the server again.
+    #[serde(default)]
+    pub lease: Option<Lease>,
 }
+
+/// An offline lease: the server's signed word that `device` may keep its store unlocked until
+/// `expires_at` (unix seconds), given at `issued_at` by its clock. Signed with Ed25519 over
+/// `Lease::message`; `key` names the signing key, which the device checks against the one it
+/// pinned at enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub device: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub key: ByteBuf,
+    pub signature: ByteBuf,
+}
+
+impl Lease {
+    /// The bytes signed: a fixed label, the device id and both times, so a lease cannot be
+    /// moved to another device or taken for anything else the key signs.
+    pub fn message(device: &str, issued_at: i64, expires_at: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LEASE_LABEL.len() + device.len() + 17);
+        out.extend_from_slice(LEASE_LABEL);
+        out.extend_from_slice(device.as_bytes());
+        out.push(0);
+        out.extend_from_slice(&issued_at.to_be_bytes());
+        out.extend_from_slice(&expires_at.to_be_bytes());
+        out
+    }
+}
+
+/// Leads every lease message; the audit trail's checkpoints use another label.
+const LEASE_LABEL: &[u8] = b"outpost offline lease v1\0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refusal {
@@ -176,6 +221,13 @@ pub struct EnrolResponse {
     /// "worker" or "lead": what the device may decide (an older server sends none: a worker).
     #[serde(default)]
     pub role: Option<String>,
+    /// The server's Ed25519 public key, which signs offline leases; the device pins it. An
+    /// older server sends none, and the device pins the key of the first lease it receives.
+    #[serde(default)]
+    pub server_key: Option<ByteBuf>,
+    /// The device's first offline lease.
+    #[serde(default)]
+    pub lease: Option<Lease>,
 }
 
 /// Encodes one frame: length then CBOR.

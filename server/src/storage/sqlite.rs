@@ -3,19 +3,22 @@
 //! order.
 
 mod accounts;
+mod audit;
 mod documents;
+mod leases;
 mod review;
 mod web;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_schema, v2_review];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
+    &[v1_schema, v2_review, leases::v3_devices, audit::v4_audit];
 
 #[derive(Debug)]
 pub struct SqliteStorage {
@@ -25,10 +28,11 @@ pub struct SqliteStorage {
 impl SqliteStorage {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let mut conn = Connection::open(path)?;
+        // First: another process (an admin command beside the server) may hold a lock.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         migrate(&mut conn)?;
         Ok(Self { conn: Mutex::new(conn) })
     }
@@ -49,7 +53,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
+        // Under the write lock, and only if no other process opening the same file at the
+        // same moment has run it already.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if now > i as i64 {
+            continue;
+        }
         migration(&tx)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;

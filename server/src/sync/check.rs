@@ -2,6 +2,8 @@
 //! scope (or answered as missing), the changes decode and their dependencies are here, each new
 //! change names this device as its author, and its actor is registered to this device.
 
+mod nesting;
+
 use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
@@ -211,6 +213,17 @@ impl<'a> Checker<'a> {
                 bytes.extend_from_slice(change.raw_bytes());
             }
         }
+        if let Err(reason) = nesting::check(loaded, &changes) {
+            return Ok(Err(reason));
+        }
+        // Each push is held to the limit in `prepare`; this holds the document they add up to.
+        let snapshot = loaded.save();
+        if snapshot.len() > MAX_DOCUMENT_BYTES {
+            return Ok(Err(format!(
+                "the document would be {} bytes, over the {MAX_DOCUMENT_BYTES}-byte document limit",
+                snapshot.len()
+            )));
+        }
         if summary.doc_type == DocType::Person {
             self.new_people.insert(summary.person.clone());
         }
@@ -219,7 +232,7 @@ impl<'a> Checker<'a> {
             person: summary.person.clone(),
             doc_type: summary.doc_type.code().to_string(),
             heads: loaded.get_heads(),
-            snapshot: loaded.save(),
+            snapshot,
             index_rows: index_rows(loaded, doc).map_err(crate::Error::Core)?,
             changes: bytes,
             person_scope: person_scope(&summary),

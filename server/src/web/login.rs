@@ -24,9 +24,10 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(sign_out))
 }
 
-/// Where a sign-in may return to: a review page on this server, nothing else.
+/// Where a sign-in may return to: a review page on this server, nothing else. No control
+/// characters either: the redirect's Location header cannot carry them (found by the sign_in fuzz target).
 pub fn safe_next(next: &str) -> bool {
-    next.starts_with("/review") && !next.contains("//") && !next.contains('\\')
+    next.starts_with("/review") && !next.contains("//") && !next.contains('\\') && !next.chars().any(char::is_control)
 }
 
 async fn show(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
@@ -82,21 +83,37 @@ fn password_form(token: &str, next: Option<&str>, error: Option<&str>, notice: O
     }
 }
 
+/// A posted sign-in form whose anti-forgery token matched, before any password is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInForm {
+    pub username: String,
+    /// Where to go after signing in: kept only when `safe_next` allows it.
+    pub next: Option<String>,
+}
+
+/// Checks a posted sign-in form (its fields as axum's `Form` parses them) against the request's
+/// sign-in cookie. The handler's own check, public so the fuzzer tests this code.
+pub fn read_sign_in(fields: &HashMap<String, String>, headers: &HeaderMap) -> Result<SignInForm, PageError> {
+    let sent = fields.get("csrf").map(String::as_str).unwrap_or_default();
+    let expected = session::cookie(headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !session::constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        return Err(PageError::Forbidden(
+            "the sign-in form had expired or did not come from this site; open the sign-in page and try again".into(),
+        ));
+    }
+    Ok(SignInForm {
+        username: fields.get("username").cloned().unwrap_or_default(),
+        next: fields.get("next").filter(|n| safe_next(n)).cloned(),
+    })
+}
+
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Form(fields): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let sent = fields.get("csrf").map(String::as_str).unwrap_or_default();
-    let expected = session::cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !session::constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-        return Err(PageError::Forbidden(
-            "the sign-in form had expired or did not come from this site; open the sign-in page and try again".into(),
-        ));
-    }
-    let next = fields.get("next").filter(|n| safe_next(n)).cloned();
-    let username = fields.get("username").cloned().unwrap_or_default();
+    let SignInForm { username, next } = read_sign_in(&fields, &headers)?;
     let now = chrono::Utc::now().timestamp();
     if let Some(wait) = state.web.throttle.locked_for(&username, now) {
         let minutes = (wait + 59) / 60;
@@ -131,7 +148,7 @@ async fn sign_in(
     let Some(worker) = verified else {
         state.web.throttle.failed(&username, now);
         let subject = known.map_or_else(|| "an unknown username".to_string(), |w| w.to_string());
-        audit(&state, "web", "sign-in-failed", &subject, &client.to_string()).await?;
+        audit(&state, "web", &client.to_string(), "sign-in-failed", &subject, "").await?;
         return Ok(form_page(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -145,9 +162,10 @@ async fn sign_in(
     audit(
         &state,
         &format!("{worker}/web"),
+        &client.to_string(),
         "sign-in",
         worker.as_str(),
-        &client.to_string(),
+        "",
     )
     .await?;
     let mut response = Redirect::to(next.as_deref().unwrap_or("/review")).into_response();
@@ -173,7 +191,15 @@ async fn sign_out(
     let storage = state.storage.clone();
     let token_hash = lead.token_hash().to_vec();
     blocking(move || storage.end_session(&token_hash)).await?;
-    audit(&state, &lead.audit_name(), "sign-out", lead.worker.as_str(), "").await?;
+    audit(
+        &state,
+        &lead.audit_name(),
+        &lead.from,
+        "sign-out",
+        lead.worker.as_str(),
+        "",
+    )
+    .await?;
     Ok((
         [(header::SET_COOKIE, session::cleared_cookie(SESSION_COOKIE))],
         Redirect::to("/login?signed_out=1"),

@@ -48,7 +48,15 @@ async fn show(State(state): State<AppState>, lead: Lead, Path(id): Path<String>)
         let (state, lead, id) = (state.clone(), lead.clone(), id.clone());
         blocking(move || Ok(load(&state, &lead, &id))).await??
     };
-    audit(&state, &lead.audit_name(), "view-person", loaded.person.id.as_str(), "").await?;
+    audit(
+        &state,
+        &lead.audit_name(),
+        &lead.from,
+        "view-person",
+        loaded.person.id.as_str(),
+        "",
+    )
+    .await?;
     let title = loaded.person.display_name().to_string();
     Ok(layout::page(&title, Some(&lead), page(&title, &loaded)))
 }

@@ -44,6 +44,8 @@ pub struct Lead {
     pub name: String,
     pub teams: Vec<TeamId>,
     pub csrf: String,
+    /// The address the request came from, for the audit trail.
+    pub from: String,
     token_hash: Vec<u8>,
 }
 
@@ -123,6 +125,7 @@ impl FromRequestParts<AppState> for Lead {
             name: session.name,
             teams,
             csrf: session.csrf,
+            from: crate::access::ClientAddr::of(parts, &state.trusted_proxies).0,
             token_hash,
         })
     }

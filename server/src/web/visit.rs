@@ -83,6 +83,7 @@ async fn show(
     audit(
         &state,
         &lead.audit_name(),
+        &lead.from,
         "view-visit",
         loaded.record.id().as_str(),
         &format!("person {}", loaded.listing.person),

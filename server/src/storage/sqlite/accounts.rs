@@ -132,7 +132,7 @@ impl Accounts for SqliteStorage {
         let conn = self.conn()?;
         query_device(
             &conn,
-            "d.credential_hash = ?1 AND d.revoked_at IS NULL",
+            "d.credential_hash = ?1 AND d.revoked_at IS NULL AND d.retired_at IS NULL",
             &credential_hash,
         )
     }
@@ -153,7 +153,8 @@ impl Accounts for SqliteStorage {
     fn devices(&self) -> Result<Vec<DeviceRow>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT device_id, worker_id, label, enrolled_at, last_sync_at, revoked_at
+            "SELECT device_id, worker_id, label, enrolled_at, last_sync_at, revoked_at,
+                    retire_requested_at, retired_at
              FROM devices ORDER BY enrolled_at, device_id",
         )?;
         let mut rows = stmt.query([])?;
@@ -166,6 +167,8 @@ impl Accounts for SqliteStorage {
                 enrolled_at: row.get(3)?,
                 last_sync_at: row.get(4)?,
                 revoked_at: row.get(5)?,
+                retire_requested_at: row.get(6)?,
+                retired_at: row.get(7)?,
             });
         }
         Ok(out)
@@ -212,31 +215,16 @@ impl Accounts for SqliteStorage {
     }
 
     fn audit(&self, entry: &AuditEntry) -> Result<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO audit (at, who, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![entry.at, entry.who, entry.action, entry.subject, entry.detail],
-        )?;
+        let mut conn = self.conn()?;
+        // Immediate: the chain's head is read and appended to under the write lock.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        super::audit::append(&tx, entry)?;
+        tx.commit()?;
         Ok(())
     }
 
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        let conn = self.conn()?;
-        let mut stmt =
-            conn.prepare_cached("SELECT at, who, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let entries = stmt
-            .query_map([limit], |row| {
-                Ok(AuditEntry {
-                    at: row.get(0)?,
-                    who: row.get(1)?,
-                    action: row.get(2)?,
-                    subject: row.get(3)?,
-                    detail: row.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(entries)
+        super::audit::latest(&*self.conn()?, limit)
     }
 }
 
@@ -529,6 +517,8 @@ mod tests {
                 enrolled_at: NOW,
                 last_sync_at: Some(NOW + 10),
                 revoked_at: Some(NOW + 20),
+                retire_requested_at: None,
+                retired_at: None,
             }]
         );
         let err = storage.revoke(&device("nope"), NOW).unwrap_err();
@@ -580,6 +570,7 @@ mod tests {
                 action: action.into(),
                 subject: "north".into(),
                 detail: String::new(),
+                from: String::new(),
             };
             storage.audit(&entry).unwrap();
         }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use outpost_core::sync::{decode_heads, encode_heads};
 use outpost_core::{DeviceId, DocId, PersonId, TeamId};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteStorage;
 use crate::error::{Error, Result};
@@ -68,7 +68,9 @@ impl Documents for SqliteStorage {
 
     fn write(&self, device: Option<&DeviceId>, write: &SyncWrite) -> Result<Vec<u64>> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        // Immediate: another process's write cannot slip in between what this one reads (the
+        // audit chain's head) and what it writes after it.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = chrono::Utc::now().timestamp();
         for actor in &write.actors {
             tx.execute(
@@ -89,10 +91,7 @@ impl Documents for SqliteStorage {
             }
         }
         for entry in &write.audit {
-            tx.execute(
-                "INSERT INTO audit (at, who, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![entry.at, entry.who, entry.action, entry.subject, entry.detail],
-            )?;
+            super::audit::append(&tx, entry)?;
         }
         tx.commit()?;
         Ok(seqs)

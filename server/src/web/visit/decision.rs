@@ -89,6 +89,7 @@ pub async fn decide(
                     action,
                     comment.as_deref(),
                     Some(&heads),
+                    &lead.from,
                 )?;
                 Ok(visit)
             })())

@@ -118,6 +118,8 @@ async fn start_server(options: &Options, data_dir: &Path) -> Result<Server> {
         .env("OUTPOST_ADDR", addr.to_string())
         .env("OUTPOST_DATA_DIR", data_dir)
         .env("NO_COLOR", "1")
+        // Every simulated phone enrols from this one loopback address.
+        .env("OUTPOST_ENROL_RATE", "off")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;
