@@ -112,7 +112,9 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(dir.path().join("bad.key"), b"nope").unwrap();
-        let err = ServerKey::load_or_create(&dir.path().join("bad.key")).unwrap_err().to_string();
+        let err = ServerKey::load_or_create(&dir.path().join("bad.key"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.key"), "{err}");
         assert!(!format!("{key:?}").is_empty());
     }
