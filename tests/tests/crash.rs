@@ -28,7 +28,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use outpost_core::{Author, DeviceId, NewPerson, RiskTier, Store, TeamId, WorkerId};
+use outpost_core::{Author, DeviceId, NewPerson, RiskTier, Store, StoreKey, TeamId, WorkerId};
+
+/// The key the writer encrypts its store with, as a phone's store is (`crash-writer` holds the same).
+const CRASH_KEY: [u8; 32] = [0x43; 32];
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -303,7 +306,9 @@ fn every_reported_save_survives_sigkill() {
         let full = (iteration + 1) % FULL_CHECK_EVERY == 0 || iteration + 1 == iterations;
         let checked = run_child(&path, run_id, kill).and_then(|run| {
             pace.observe(&run);
-            let mut store = Store::open(&path, checker()).map_err(|e| format!("the store does not open: {e}"))?;
+            let key = StoreKey::new(&CRASH_KEY).map_err(|e| e.to_string())?;
+            let mut store = Store::open_with_key(&path, checker(), Some(&key))
+                .map_err(|e| format!("the store does not open: {e}"))?;
             let unreported = ledger
                 .check(&mut store, run_id, &run.writes, full)
                 .map_err(|e| format!("{} writes reported: {e}", run.writes.len()))?;

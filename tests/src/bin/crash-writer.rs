@@ -114,7 +114,8 @@ fn run() -> BoxResult<()> {
     let worker = WorkerId::new(worker.as_str())?;
     let author = Author::new(worker.clone(), DeviceId::new("crash-phone")?);
     let mut w = Writer {
-        store: Store::open(path, author)?,
+        // Encrypted, as a phone's store is; the test opens it with the same key.
+        store: Store::open_with_key(path, author, Some(&outpost_core::StoreKey::new(&[0x43; 32])?))?,
         worker,
         run: run.parse()?,
         n: 0,
