@@ -6,7 +6,7 @@ mod contested;
 
 pub use concurrent::ConcurrentEdit;
 
-use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc, VerificationMode};
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
 
 use crate::error::{Error, Result};
 use crate::ids::DocId;
@@ -33,10 +33,7 @@ impl Record {
     /// incomplete or not an Outpost document are refused, naming the document.
     pub fn load(id: DocId, bytes: &[u8]) -> Result<Record> {
         let corrupt = |reason: String| Error::CorruptDocument { id: id.clone(), reason };
-        let options = LoadOptions::new()
-            .on_partial_load(OnPartialLoad::Error)
-            .verification_mode(VerificationMode::Check);
-        let doc = AutoCommit::load_with_options(bytes, options).map_err(|e| corrupt(format!("does not load: {e}")))?;
+        let doc = crate::store::chunks::load_untrusted(bytes).map_err(|e| corrupt(format!("does not load: {e}")))?;
         if !ReadDoc::get_missing_deps(&doc, &[]).is_empty() {
             return Err(corrupt("it holds changes whose earlier changes are missing".into()));
         }

@@ -132,6 +132,15 @@ impl SyncService {
         })
     }
 
+    /// The lock that serialises merges. It guards no data (each merge is one storage
+    /// transaction), so a panic in one request, a hostile one say, must not shut every later
+    /// sync out: a poisoned lock is taken as it is.
+    fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Tells team leads when a visit flagged for safeguarding arrives.
     pub fn with_alerts(mut self, alerts: Alerts) -> Self {
         self.alerts = alerts;
@@ -176,10 +185,7 @@ impl SyncService {
             return Ok(respond(head, Vec::new(), End { cursor: 0, more: false }));
         }
 
-        let guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| Error::Internal("the sync write lock was poisoned".into()))?;
+        let guard = self.write_guard();
         let scope = self.storage.scope(device)?;
         let held = self.storage.held(&device.device)?;
         let mut checker = Checker::new(self.storage.as_ref(), device, &scope, &held, &request.actors)?;
@@ -465,10 +471,7 @@ impl SyncService {
         action: &str,
         f: impl FnOnce(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
     ) -> Result<Vec<ChangeHash>> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| Error::Internal("the sync write lock was poisoned".into()))?;
+        let _guard = self.write_guard();
         let stored = self
             .storage
             .doc(doc)?

@@ -62,25 +62,48 @@ fn chunk_len(bytes: &[u8]) -> Result<usize, String> {
 /// Decodes one chunk; a document chunk is returned loaded.
 fn check_chunk(chunk: &[u8]) -> Result<Option<AutoCommit>, String> {
     match chunk[HEADER_BEFORE_LENGTH - 1] {
-        DOCUMENT => AutoCommit::load_with_options(
-            chunk,
-            LoadOptions::new()
-                .on_partial_load(OnPartialLoad::Error)
-                .verification_mode(VerificationMode::Check),
-        )
-        .map(Some)
-        .map_err(|e| format!("document does not load: {e}")),
-        CHANGE | COMPRESSED_CHANGE => Change::from_bytes(chunk.to_vec())
+        DOCUMENT => load_untrusted(chunk)
+            .map(Some)
+            .map_err(|e| format!("document does not load: {e}")),
+        CHANGE | COMPRESSED_CHANGE => untrusted(|| Change::from_bytes(chunk.to_vec()).map_err(|e| e.to_string()))
             .map(|_| None)
             .map_err(|e| format!("change does not decode: {e}")),
         other => Err(format!("unknown chunk type {other}")),
     }
 }
 
+/// Loads a saved document from outside, refusing a partial load and checking its hashes.
+pub(crate) fn load_untrusted(bytes: &[u8]) -> Result<AutoCommit, String> {
+    untrusted(|| {
+        AutoCommit::load_with_options(
+            bytes,
+            LoadOptions::new()
+                .on_partial_load(OnPartialLoad::Error)
+                .verification_mode(VerificationMode::Check),
+        )
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// Runs Automerge over bytes from outside. Automerge 0.12 (and hexane, its column codec) can
+/// panic on a crafted chunk whose checksum is valid (`tests/fuzz/KNOWN.md`); the panic becomes
+/// a refusal here, so a hostile push cannot take a server's locks or a device's store with it.
+fn untrusted<T>(decode: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode))
+        .unwrap_or_else(|_| Err("automerge could not decode it (it panicked)".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use automerge::{ROOT, transaction::Transactable};
+
+    #[test]
+    fn a_panic_while_decoding_is_a_refusal() {
+        let refused: Result<(), String> = untrusted(|| panic!("hexane: take would cross slab boundary"));
+        assert_eq!(refused.unwrap_err(), "automerge could not decode it (it panicked)");
+        assert_eq!(untrusted(|| Ok::<_, String>(7)), Ok(7));
+    }
 
     fn two_changes() -> Vec<u8> {
         let mut doc = AutoCommit::new();
