@@ -22,6 +22,23 @@ if (( ${#missing[@]} > 0 )); then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+echo "== PostgreSQL"
+# The storage suite runs on PostgreSQL as well as SQLite, and the scale-out tests run several
+# server processes over it: a real server at OUTPOST_TEST_POSTGRES (default 127.0.0.1:5432, user
+# postgres, database test). Started here if installed but stopped; the tests fail, never skip,
+# without it.
+pg=(-h 127.0.0.1 -p 5432 -U postgres)
+if ! pg_isready -q "${pg[@]}" 2>/dev/null; then
+    sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
+    $sudo service postgresql start >/dev/null 2>&1 || true
+    for _ in $(seq 30); do pg_isready -q "${pg[@]}" 2>/dev/null && break; sleep 1; done
+fi
+if [[ -z "${OUTPOST_TEST_POSTGRES:-}" ]]; then
+    pg_isready -q "${pg[@]}" || { echo "PostgreSQL is not running on 127.0.0.1:5432 and could not be started" >&2; exit 1; }
+    [[ $(psql "${pg[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'") == 1 ]] ||
+        createdb "${pg[@]}" test
+fi
+
 echo "== formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

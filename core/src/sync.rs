@@ -86,6 +86,29 @@ pub fn check_chunks(bytes: &[u8]) -> std::result::Result<(), String> {
     crate::store::chunks::validate(bytes).map(|_| ())
 }
 
+/// Merges changes received from outside into `doc` (Automerge's `load_incremental`). Automerge
+/// can panic on crafted changes (tests/fuzz/KNOWN.md); that is an error here. After an error
+/// `doc` may hold part of the changes: drop it.
+pub fn apply_untrusted(doc: &mut AutoCommit, bytes: &[u8]) -> std::result::Result<usize, String> {
+    crate::store::chunks::apply_untrusted(doc, bytes)
+}
+
+/// Receives an Automerge sync message from outside into `doc`, a panic inside Automerge being
+/// an error; after one, drop `doc` and `state`.
+pub fn receive_sync_untrusted(
+    doc: &mut AutoCommit,
+    state: &mut automerge::sync::State,
+    message: automerge::sync::Message,
+) -> std::result::Result<(), String> {
+    use automerge::sync::SyncDoc;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        doc.sync()
+            .receive_sync_message(state, message)
+            .map_err(|e| e.to_string())
+    }))
+    .unwrap_or_else(|_| Err("automerge could not decode it (it panicked)".into()))
+}
+
 /// The index rows a device would compute for `doc`, to send beside its bytes to a device that
 /// lacks it (`wire::Frame::Indexed`).
 pub fn index_rows(doc: &AutoCommit, id: &DocId) -> Result<Vec<u8>> {

@@ -227,6 +227,8 @@ fn a_visits_listing_keeps_a_cancelled_action_marked_cancelled() {
         .edit_visit(|v| {
             ids.push(v.add_action(&new("Call the lunch club"))?);
             ids.push(v.add_action(&new("Book the GP"))?);
+            // A NUL nobody types (a crafted push) is listed as U+FFFD: PostgreSQL cannot hold it.
+            ids.push(v.add_action(&new("Ring\0back"))?);
             v.cancel_action(&ids[1])
         })
         .unwrap();
@@ -245,7 +247,8 @@ fn a_visits_listing_keeps_a_cancelled_action_marked_cancelled() {
         actions,
         [
             listed(&ids[0], "Call the lunch club", false),
-            listed(&ids[1], "Book the GP", true)
+            listed(&ids[1], "Book the GP", true),
+            listed(&ids[2], "Ring\u{FFFD}back", false)
         ]
     );
 }

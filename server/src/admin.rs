@@ -2,18 +2,16 @@
 //! devices, reassignment, backup and restore. Each returns the text to print; each change is
 //! written to the audit log as done by "admin".
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use outpost_core::{DeviceId, PersonId, TeamId, WorkerId};
 
 use crate::auth::{hash_enrolment_code, new_enrolment_code};
+use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{
-    Accounts, AuditEntry, DeviceRow, Documents, Lifecycle, MAX_LEASE_DAYS, Role, ScopePolicy, WebAccounts,
-};
+use crate::storage::{AuditEntry, DeviceRow, MAX_LEASE_DAYS, Role, ScopePolicy, Storage};
 use crate::web::sign_in::hash_password;
 
 /// The longest an enrolment code may stay valid: an unspent code is a device credential waiting
@@ -118,10 +116,11 @@ pub enum Command {
     Restore { backup: PathBuf },
 }
 
-/// Runs one command against the server's database (at `db_path`) and returns what to print.
-pub fn run(command: Command, storage: &SqliteStorage, db_path: &Path) -> Result<String> {
+/// Runs one command against the server's `database`, open as `storage`, and returns what to
+/// print.
+pub fn run(command: Command, storage: &dyn Storage, database: &Database) -> Result<String> {
     let now = Utc::now().timestamp();
-    let audit = |storage: &SqliteStorage, action: &str, subject: &str, detail: String| {
+    let audit = |storage: &dyn Storage, action: &str, subject: &str, detail: String| {
         storage.audit(&AuditEntry {
             at: now,
             who: "admin".into(),
@@ -232,17 +231,18 @@ pub fn run(command: Command, storage: &SqliteStorage, db_path: &Path) -> Result<
             Ok(format!("{lead} now reviews team {team} too"))
         }
         Command::Backup { dest } => {
-            storage.backup(&dest)?;
+            database.backup(&dest)?;
             // A backup holds every record, so where one was written belongs in the audit log.
             audit(storage, "backup", &dest.display().to_string(), String::new())?;
             Ok(format!("backed up to {}", dest.display()))
         }
         Command::Restore { backup } => {
-            SqliteStorage::restore(&backup, db_path)?;
+            let db_path = database.sqlite("restore")?;
+            database.restore(&backup)?;
             // The audit entry goes into the restored database: the old one is gone.
-            let restored = SqliteStorage::open(db_path)?;
+            let restored = database.open()?;
             audit(
-                &restored,
+                restored.as_ref(),
                 "restore",
                 &db_path.display().to_string(),
                 format!("from {}", backup.display()),
@@ -355,7 +355,11 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use std::path::Path;
+
     use crate::auth::hash_secret;
+    use crate::storage::sqlite::SqliteStorage;
+    use crate::storage::{Accounts, Lifecycle};
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -368,7 +372,7 @@ mod tests {
     }
 
     fn admin(storage: &SqliteStorage, dir: &Path, args: &[&str]) -> Result<String> {
-        run(parse(args).unwrap(), storage, &dir.join("server.db"))
+        run(parse(args).unwrap(), storage, &Database::Sqlite(dir.join("server.db")))
     }
 
     /// The code printed in an `enrol-code` output: the indented line.
@@ -571,7 +575,12 @@ mod tests {
         drop(storage);
 
         let storage = SqliteStorage::open(&db).unwrap();
-        let out = run(Command::Restore { backup: copy }, &storage, &db).unwrap();
+        let out = run(
+            Command::Restore { backup: copy },
+            &storage,
+            &Database::Sqlite(db.clone()),
+        )
+        .unwrap();
         assert!(out.contains("new epoch"), "{out}");
         drop(storage);
 

@@ -42,8 +42,14 @@ pub enum Error {
         rate: crate::limits::Rate,
         retry_after: std::time::Duration,
     },
+    /// Another server process wrote this document between our read and our write: merge again.
+    /// Answered 503 with Retry-After if it keeps happening.
+    #[error("the server is busy with {0} (another process changed it at the same moment); try again")]
+    Stale(String),
     #[error("storage: {0}")]
     Storage(#[from] rusqlite::Error),
+    #[error("storage (PostgreSQL): {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("{0}")]
     Core(#[from] outpost_core::Error),
     #[error("internal error: {0}")]
@@ -71,9 +77,12 @@ impl Error {
             Self::UnsupportedProtocol { .. } => (StatusCode::UPGRADE_REQUIRED, "unsupported-protocol"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            Self::Stale(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Core(outpost_core::Error::InvalidInput { .. })
             | Self::Core(outpost_core::Error::InvalidChanges { .. }) => (StatusCode::BAD_REQUEST, "bad-request"),
-            Self::Storage(_) | Self::Core(_) | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::Storage(_) | Self::Postgres(_) | Self::Core(_) | Self::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         }
     }
 }
@@ -83,6 +92,7 @@ impl IntoResponse for Error {
         let (status, code) = self.status_and_code();
         let retry_after = match &self {
             Self::RateLimited { retry_after, .. } => Some(whole_seconds(*retry_after)),
+            Self::Stale(_) => Some(1),
             _ => None,
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod database;
 pub mod error;
 pub mod limits;
 pub mod metrics;

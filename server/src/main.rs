@@ -2,6 +2,10 @@
 //!
 //! OUTPOST_ADDR       where to listen with TLS (default 127.0.0.1:8443)
 //! OUTPOST_DATA_DIR   the server's data (default ./outpost-data)
+//! OUTPOST_DATABASE_URL
+//!                    where records are kept: postgres://user@host/db for PostgreSQL, which several
+//!                    server processes can share, or sqlite:<path>; default a SQLite file,
+//!                    OUTPOST_DATA_DIR/outpost.sqlite3
 //! OUTPOST_TLS_CERT, OUTPOST_TLS_KEY
 //!                    a PEM certificate chain and key; without them a development certificate is
 //!                    made in OUTPOST_DATA_DIR/tls (trust its ca.pem on the client)
@@ -30,7 +34,7 @@
 //!                    them is a 429 with Retry-After
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +43,8 @@ use axum_server::Handle;
 use clap::{Parser, Subcommand, ValueEnum};
 use outpost_core::{DocId, ReviewAction, WorkerId};
 use outpost_server::audit::AuditSettings;
-use outpost_server::storage::Accounts;
-use outpost_server::storage::sqlite::SqliteStorage;
+use outpost_server::database::Database;
+use outpost_server::storage::Storage;
 use outpost_server::{AppState, admin, audit, review, tls};
 
 #[derive(Debug, Parser)]
@@ -86,7 +90,9 @@ enum Decision {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // tokio-postgres logs each statement's parameters at debug level: record content.
+        .add_directive("tokio_postgres=warn".parse().expect("a valid log directive"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -98,50 +104,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let data_dir = PathBuf::from(std::env::var("OUTPOST_DATA_DIR").unwrap_or_else(|_| "outpost-data".into()));
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => tokio::runtime::Runtime::new()
-            .map_err(|e| e.to_string())
-            .and_then(|rt| rt.block_on(serve(&data_dir))),
-        Command::Review {
-            decision,
-            visit,
-            lead,
-            comment,
-        } => run_review(&data_dir, decision, &visit, &lead, comment.as_deref()),
-        Command::Audit { command } => run_audit(&data_dir, command),
-        Command::Admin(admin::Command::Restore { backup }) => {
-            // Restore works on the file itself, with no connection open.
-            SqliteStorage::restore(&backup, &db_path(&data_dir))
-                .map(|()| {
-                    format!(
-                        "restored {}; devices re-sync on their next connection",
-                        backup.display()
-                    )
-                })
-                .map_err(|e| e.to_string())
-                .map(|text| println!("{text}"))
-        }
-        Command::Admin(admin::Command::SetPassword { lead, .. }) => read_password().and_then(|password| {
-            open(&data_dir).and_then(|storage| {
-                admin::run(
-                    admin::Command::SetPassword { lead, password },
-                    &storage,
-                    &db_path(&data_dir),
-                )
-                .map_err(|e| e.to_string())
-                .map(|text| {
-                    println!("{text}");
-                    seal_due(&data_dir, &storage);
-                })
-            })
-        }),
-        Command::Admin(command) => open(&data_dir).and_then(|storage| {
-            let text = admin::run(command, &storage, &db_path(&data_dir)).map_err(|e| e.to_string())?;
-            println!("{text}");
-            seal_due(&data_dir, &storage);
-            Ok(())
-        }),
-    };
+    let result = Database::from_url(std::env::var("OUTPOST_DATABASE_URL").ok().as_deref(), &data_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|database| run(cli.command.unwrap_or(Command::Serve), &data_dir, &database));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -149,6 +114,43 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(command: Command, data_dir: &Path, database: &Database) -> Result<(), String> {
+    match command {
+        Command::Serve => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(serve(data_dir, database))),
+        Command::Review {
+            decision,
+            visit,
+            lead,
+            comment,
+        } => run_review(data_dir, database, decision, &visit, &lead, comment.as_deref()),
+        Command::Audit { command } => run_audit(data_dir, database, command),
+        Command::Admin(admin::Command::Restore { backup }) => {
+            // Restore works on the file itself, with no connection open.
+            database.restore(&backup).map_err(|e| e.to_string())?;
+            println!(
+                "restored {}; devices re-sync on their next connection",
+                backup.display()
+            );
+            Ok(())
+        }
+        Command::Admin(admin::Command::SetPassword { lead, .. }) => {
+            let password = read_password()?;
+            run_admin(data_dir, database, admin::Command::SetPassword { lead, password })
+        }
+        Command::Admin(command) => run_admin(data_dir, database, command),
+    }
+}
+
+fn run_admin(data_dir: &Path, database: &Database, command: admin::Command) -> Result<(), String> {
+    let storage = open(database)?;
+    let text = admin::run(command, storage.as_ref(), database).map_err(|e| e.to_string())?;
+    println!("{text}");
+    seal_due(data_dir, storage.as_ref());
+    Ok(())
 }
 
 /// A password from standard input: its first line, without the line ending.
@@ -160,23 +162,19 @@ fn read_password() -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn db_path(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("outpost.sqlite3")
-}
-
-fn open(data_dir: &std::path::Path) -> Result<SqliteStorage, String> {
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
-    SqliteStorage::open(db_path(data_dir)).map_err(|e| e.to_string())
+fn open(database: &Database) -> Result<Arc<dyn Storage>, String> {
+    database.open().map_err(|e| format!("opening {database}: {e}"))
 }
 
 fn run_review(
-    data_dir: &std::path::Path,
+    data_dir: &Path,
+    database: &Database,
     decision: Decision,
     visit: &str,
     lead: &str,
     comment: Option<&str>,
 ) -> Result<(), String> {
-    let storage = Arc::new(open(data_dir)?);
+    let storage = open(database)?;
     let service = outpost_server::sync::SyncService::new(storage, Default::default()).map_err(|e| e.to_string())?;
     let visit = DocId::new(visit).map_err(|e| e.to_string())?;
     let lead = WorkerId::new(lead).map_err(|e| e.to_string())?;
@@ -190,12 +188,12 @@ fn run_review(
     Ok(())
 }
 
-fn run_audit(data_dir: &std::path::Path, command: audit::cli::Command) -> Result<(), String> {
+fn run_audit(data_dir: &Path, database: &Database, command: audit::cli::Command) -> Result<(), String> {
     let settings = AuditSettings::from_env(data_dir)?;
-    let storage = open(data_dir)?;
+    let storage = open(database)?;
     let verifying = matches!(command, audit::cli::Command::Verify { .. });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let broken = audit::cli::run(command, &storage, &settings, &mut out).map_err(|e| e.to_string())?;
+    let broken = audit::cli::run(command, storage.as_ref(), &settings, &mut out).map_err(|e| e.to_string())?;
     std::io::Write::flush(&mut out).map_err(|e| format!("writing the output: {e}"))?;
     drop(out);
     if let Some(broken) = broken {
@@ -203,14 +201,14 @@ fn run_audit(data_dir: &std::path::Path, command: audit::cli::Command) -> Result
     }
     // Verifying only reads; every other audit command appended an entry.
     if !verifying {
-        seal_due(data_dir, &storage);
+        seal_due(data_dir, storage.as_ref());
     }
     Ok(())
 }
 
 /// Signs the audit checkpoints a command's entries made due. A failure fails nothing: the
 /// command's work is done, and the next command or the serving process signs them.
-fn seal_due<T: outpost_server::storage::AuditTrail + ?Sized>(data_dir: &std::path::Path, storage: &T) {
+fn seal_due<T: outpost_server::storage::AuditTrail + ?Sized>(data_dir: &Path, storage: &T) {
     let now = chrono::Utc::now().timestamp();
     let sealed = AuditSettings::from_env(data_dir).and_then(|settings| {
         if audit::due(storage, &settings, now)
@@ -229,8 +227,9 @@ fn seal_due<T: outpost_server::storage::AuditTrail + ?Sized>(data_dir: &std::pat
     }
 }
 
-async fn serve(data_dir: &std::path::Path) -> Result<(), String> {
-    let storage = Arc::new(open(data_dir)?);
+async fn serve(data_dir: &Path, database: &Database) -> Result<(), String> {
+    let storage = open(database)?;
+    tracing::info!(%database, "records kept");
     if storage.devices().map_err(|e| e.to_string())?.is_empty() {
         println!(
             "no devices are enrolled yet. To enrol a first one:\n  \

@@ -12,6 +12,8 @@ pub struct Metrics {
     syncs: AtomicU64,
     errors: AtomicU64,
     docs_stored: AtomicU64,
+    /// Merges done again because another server process wrote a document at the same moment.
+    merges_retried: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -42,6 +44,14 @@ impl Metrics {
     /// Documents whose new changes a sync stored (a retried push stores nothing twice).
     pub fn docs_stored(&self, n: usize) {
         self.docs_stored.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn merge_retried(&self) {
+        self.merges_retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn merges_retried(&self) -> u64 {
+        self.merges_retried.load(Ordering::Relaxed)
     }
 
     pub fn stored_total(&self) -> u64 {
@@ -76,6 +86,12 @@ impl Metrics {
             "outpost_sync_bytes_sent_total",
             "Sync response bytes.",
             self.bytes_out.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "outpost_merges_retried_total",
+            "Merges done again because another server process wrote a document at the same moment.",
+            self.merges_retried(),
         );
         let name = "outpost_sync_duration_seconds";
         let _ = writeln!(

@@ -3,6 +3,7 @@
 //! writes does so in one transaction.
 
 pub mod audit;
+pub mod postgres;
 pub mod review;
 pub mod sqlite;
 
@@ -18,7 +19,7 @@ use std::collections::HashSet;
 use automerge::ChangeHash;
 use outpost_core::{DeviceId, DocId, PersonId, TeamId, WorkerId};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Which people a worker's devices hold: the team's whole caseload, or only the people
 /// allocated to that worker. Set per team.
@@ -208,6 +209,10 @@ pub struct SyncWrite {
     /// People the device confirmed it dropped.
     pub dropped: Vec<PersonId>,
     pub audit: Vec<AuditEntry>,
+    /// The heads each written document had when it was read to merge into (empty: it did not
+    /// exist). Another server process may have written it since: then nothing is written and
+    /// the write fails with `Error::Stale`, and the caller merges again.
+    pub expected: Vec<(DocId, Vec<ChangeHash>)>,
 }
 
 /// A log entry to send: `bytes` are the changes it added, or the whole document when the
@@ -283,3 +288,16 @@ pub trait Lifecycle: Send + Sync {
 pub trait Storage: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle {}
 
 impl<T: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle> Storage for T {}
+
+// What both backends answer when an account names something that does not exist.
+pub(crate) fn no_team(team: &TeamId) -> Error {
+    Error::NotFound(format!("team {team}"))
+}
+
+pub(crate) fn no_worker(worker: &WorkerId) -> Error {
+    Error::NotFound(format!("worker {worker}"))
+}
+
+pub(crate) fn no_device(device: &DeviceId) -> Error {
+    Error::NotFound(format!("device {device}"))
+}

@@ -5,7 +5,7 @@
 mod check;
 mod lifecycle;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -40,6 +40,20 @@ pub const MAX_DOCUMENT_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 64;
 /// A response stops adding documents past this and tells the device to ask for more.
 const RESPONSE_BUDGET: usize = 8 * 1024 * 1024;
+/// How many times a sync merges again when another server process wrote one of its documents
+/// at the same moment, before answering "busy, try again".
+const MERGE_ATTEMPTS: usize = 5;
+
+/// What one merge of a request stored, and what the rest of the round needs of it.
+struct Merged {
+    scope: HashSet<PersonId>,
+    held: HashSet<PersonId>,
+    dropped: Vec<PersonId>,
+    write: SyncWrite,
+    seqs: Vec<u64>,
+    /// What an inventory settled that the device lacks.
+    resent: Option<Vec<Outgoing>>,
+}
 
 pub fn router() -> Router<AppState> {
     // The limit is applied below, so an oversized request is answered like every other refusal.
@@ -185,63 +199,16 @@ impl SyncService {
             return Ok(respond(head, Vec::new(), End { cursor: 0, more: false }));
         }
 
-        let guard = self.write_guard();
-        let scope = self.storage.scope(device)?;
-        let held = self.storage.held(&device.device)?;
-        let mut checker = Checker::new(self.storage.as_ref(), device, &scope, &held, &request.actors)?;
-        let mut write = SyncWrite::default();
-        let dropped: Vec<PersonId> = request
-            .dropped
-            .iter()
-            .map(|p| PersonId::new(p.as_str()).map_err(|e| Error::bad("dropped person", e.to_string())))
-            .collect::<Result<_>>()?;
-        write.dropped = dropped.clone();
-
-        // People first, so a person created offline is known before their visits arrive.
-        let mut prepared = Vec::with_capacity(request.pushes.len());
-        let mut seen = std::collections::HashSet::new();
-        for push in &request.pushes {
-            if !seen.insert(push.doc.as_str()) {
-                head.refused.push(Refusal {
-                    doc: push.doc.clone(),
-                    reason: "the document is pushed more than once in one request".into(),
-                });
-                continue;
-            }
-            match checker.prepare(push)? {
-                Ok(p) => prepared.push((push.doc.clone(), p)),
-                Err(reason) => head.refused.push(Refusal {
-                    doc: push.doc.clone(),
-                    reason,
-                }),
-            }
-        }
-        prepared.sort_by_key(|(_, p)| !p.is_person());
-        for (doc, p) in prepared {
-            match checker.accept(p)? {
-                Ok(Accepted::Stored(doc_write, heads)) => {
-                    write.audit.push(audit(device, "push", &doc, now));
-                    head.acks.push(ack(&doc, &heads));
-                    write.docs.push(*doc_write);
-                }
-                Ok(Accepted::AlreadyHeld(heads)) => head.acks.push(ack(&doc, &heads)),
-                Ok(Accepted::Diverged) => head.diverged.push(doc),
-                Err(reason) => head.refused.push(Refusal { doc, reason }),
-            }
-        }
-        let resent = match &request.inventory {
-            Some(inventory) => Some(self.inventory(device, &scope, inventory, &mut head)?),
-            None => None,
-        };
-        for message in &request.automerge_sync {
-            self.automerge_sync(&mut checker, device, message, &mut head, &mut write, now)?;
-        }
-        write.actors = checker.new_actors();
-        for entry in &mut write.audit {
-            entry.from = from.to_string();
-        }
-        let seqs = self.storage.write(Some(&device.device), &write)?;
-        drop(guard);
+        let (merged, merged_head) = self.merge_retrying(device, &request, head, now, from)?;
+        head = merged_head;
+        let Merged {
+            scope,
+            held,
+            dropped,
+            write,
+            seqs,
+            resent,
+        } = merged;
         self.metrics.docs_stored(write.docs.len());
         self.alert_safeguarding(&write.docs, now)?;
 
@@ -308,6 +275,117 @@ impl SyncService {
                 more: pull.more,
             },
         ))
+    }
+
+    /// Merges a request's pushes into the stored documents and writes them in one transaction.
+    /// Another server process over the same database may write one of those documents between
+    /// our read and our write; then nothing was written (`Error::Stale`), and the merge starts
+    /// again from what is stored now, with the request's Automerge sync states set back.
+    fn merge_retrying(
+        &self,
+        device: &Device,
+        request: &Request,
+        head: Head,
+        now: i64,
+        from: &str,
+    ) -> Result<(Merged, Head)> {
+        let mut attempt = 1;
+        loop {
+            let mut attempt_head = head.clone();
+            let merged = {
+                let _guard = self.write_guard();
+                self.merge(device, request, &mut attempt_head, now, from)
+            };
+            match merged {
+                Err(Error::Stale(doc)) if attempt < MERGE_ATTEMPTS => {
+                    tracing::debug!(%doc, attempt, "merging again: another process wrote the document");
+                    self.metrics.merge_retried();
+                    self.forget_automerge_states(device, request)?;
+                    attempt += 1;
+                }
+                merged => return Ok((merged?, attempt_head)),
+            }
+        }
+    }
+
+    fn merge(&self, device: &Device, request: &Request, head: &mut Head, now: i64, from: &str) -> Result<Merged> {
+        let scope = self.storage.scope(device)?;
+        let held = self.storage.held(&device.device)?;
+        let mut checker = Checker::new(self.storage.as_ref(), device, &scope, &held, &request.actors)?;
+        let mut write = SyncWrite::default();
+        let dropped: Vec<PersonId> = request
+            .dropped
+            .iter()
+            .map(|p| PersonId::new(p.as_str()).map_err(|e| Error::bad("dropped person", e.to_string())))
+            .collect::<Result<_>>()?;
+        write.dropped = dropped.clone();
+
+        // People first, so a person created offline is known before their visits arrive.
+        let mut prepared = Vec::with_capacity(request.pushes.len());
+        let mut seen = std::collections::HashSet::new();
+        for push in &request.pushes {
+            if !seen.insert(push.doc.as_str()) {
+                head.refused.push(Refusal {
+                    doc: push.doc.clone(),
+                    reason: "the document is pushed more than once in one request".into(),
+                });
+                continue;
+            }
+            match checker.prepare(push)? {
+                Ok(p) => prepared.push((push.doc.clone(), p)),
+                Err(reason) => head.refused.push(Refusal {
+                    doc: push.doc.clone(),
+                    reason,
+                }),
+            }
+        }
+        prepared.sort_by_key(|(_, p)| !p.is_person());
+        for (doc, p) in prepared {
+            match checker.accept(p)? {
+                Ok(Accepted::Stored(doc_write, heads)) => {
+                    write.audit.push(audit(device, "push", &doc, now));
+                    head.acks.push(ack(&doc, &heads));
+                    write.docs.push(*doc_write);
+                }
+                Ok(Accepted::AlreadyHeld(heads)) => head.acks.push(ack(&doc, &heads)),
+                Ok(Accepted::Diverged) => head.diverged.push(doc),
+                Err(reason) => head.refused.push(Refusal { doc, reason }),
+            }
+        }
+        let resent = match &request.inventory {
+            Some(inventory) => Some(self.inventory(device, &scope, inventory, head)?),
+            None => None,
+        };
+        for message in &request.automerge_sync {
+            self.automerge_sync(&mut checker, device, message, head, &mut write, now)?;
+        }
+        write.actors = checker.new_actors();
+        for entry in &mut write.audit {
+            entry.from = from.to_string();
+        }
+        write.expected = checker.expected();
+        let seqs = self.storage.write(Some(&device.device), &write)?;
+        Ok(Merged {
+            scope,
+            held,
+            dropped,
+            write,
+            seqs,
+            resent,
+        })
+    }
+
+    fn forget_automerge_states(&self, device: &Device, request: &Request) -> Result<()> {
+        let mut states = self
+            .automerge_states
+            .lock()
+            .map_err(|_| Error::Internal("the automerge state lock was poisoned".into()))?;
+        for message in &request.automerge_sync {
+            if let Ok(doc) = DocId::new(message.doc.as_str()) {
+                states.remove(&(device.device.clone(), doc));
+            }
+        }
+        Ok(())
     }
 
     /// Alerts the team's leads of each visit stored flagged for safeguarding, once per concern
@@ -424,7 +502,8 @@ impl SyncService {
             _ => (AutoCommit::new(), false),
         };
         let before = loaded.get_heads();
-        if let Err(e) = loaded.sync().receive_sync_message(state, decoded) {
+        if let Err(e) = outpost_core::sync::receive_sync_untrusted(&mut loaded, state, decoded) {
+            states.remove(&key);
             head.refused.push(Refusal {
                 doc: message.doc.clone(),
                 reason: format!("automerge sync message: {e}"),
@@ -469,7 +548,28 @@ impl SyncService {
         who: &str,
         from: &str,
         action: &str,
-        f: impl FnOnce(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
+        mut f: impl FnMut(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
+    ) -> Result<Vec<ChangeHash>> {
+        let mut attempt = 1;
+        loop {
+            match self.server_edit_once(doc, who, from, action, &mut f) {
+                // Another process wrote the document since we read it: edit what is stored now.
+                Err(Error::Stale(_)) if attempt < MERGE_ATTEMPTS => {
+                    self.metrics.merge_retried();
+                    attempt += 1;
+                }
+                edited => return edited,
+            }
+        }
+    }
+
+    fn server_edit_once(
+        &self,
+        doc: &DocId,
+        who: &str,
+        from: &str,
+        action: &str,
+        f: &mut impl FnMut(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
     ) -> Result<Vec<ChangeHash>> {
         let _guard = self.write_guard();
         let stored = self
@@ -509,6 +609,7 @@ impl SyncService {
                 detail: String::new(),
                 from: from.to_string(),
             }],
+            expected: vec![(doc.clone(), before)],
             ..SyncWrite::default()
         };
         self.storage.write(None, &write)?;

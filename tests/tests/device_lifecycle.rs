@@ -16,6 +16,7 @@ use outpost_core::{
 };
 use outpost_server::admin::{self, Command};
 use outpost_server::auth;
+use outpost_server::database::Database;
 use outpost_server::signing::ServerKey;
 use outpost_server::storage::{Accounts, Departure, Documents, Lifecycle, Role, ScopePolicy};
 use outpost_tests::team::{self, ServedTeam, TestClock};
@@ -59,8 +60,8 @@ fn goals(device: &Device, visit: &DocId) -> String {
 
 /// Runs an admin command against the served team's database, as the CLI does.
 fn admin(rig: &ServedTeam, command: Command) -> String {
-    let db = rig.world.dir.path().join("server.sqlite3");
-    admin::run(command, &rig.world.storage, &db).unwrap()
+    let db = Database::Sqlite(rig.world.dir.path().join("server.sqlite3"));
+    admin::run(command, rig.world.storage.as_ref(), &db).unwrap()
 }
 
 fn store_files(path: &Path) -> Vec<PathBuf> {

@@ -85,6 +85,12 @@ pub(crate) fn load_untrusted(bytes: &[u8]) -> Result<AutoCommit, String> {
     })
 }
 
+/// Applies changes from outside onto `doc`, as `load_incremental` does; a panic inside Automerge
+/// is a refusal. After an error `doc` may hold part of the changes: the caller drops it.
+pub(crate) fn apply_untrusted(doc: &mut AutoCommit, bytes: &[u8]) -> Result<usize, String> {
+    untrusted(|| doc.load_incremental(bytes).map_err(|e| e.to_string()))
+}
+
 /// Runs Automerge over bytes from outside. Automerge 0.12 (and hexane, its column codec) can
 /// panic on a crafted chunk whose checksum is valid (`tests/fuzz/KNOWN.md`); the panic becomes
 /// a refusal here, so a hostile push cannot take a server's locks or a device's store with it.

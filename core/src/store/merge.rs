@@ -192,14 +192,15 @@ impl Store {
         let whole_document = checked.map_err(invalid)?;
         let (mut doc, received_snapshot) = match (base, whole_document) {
             (Some(mut doc), _) => {
-                doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
+                // A copy of the cached document: dropped if this fails part way.
+                chunks::apply_untrusted(&mut doc, bytes).map_err(invalid)?;
                 (doc, None)
             }
             // A new document sent whole (the usual first sync) is kept as the bytes received.
             (None, Some(doc)) => (doc, Some(bytes.to_vec())),
             (None, None) => {
                 let mut doc = AutoCommit::new();
-                doc.load_incremental(bytes).map_err(|e| invalid(e.to_string()))?;
+                chunks::apply_untrusted(&mut doc, bytes).map_err(invalid)?;
                 (doc, None)
             }
         };

@@ -53,6 +53,16 @@ pub struct ActionListing {
     pub cancelled: bool,
 }
 
+/// A field as listed: a NUL (which nobody types, PostgreSQL cannot store in text, and a page
+/// cannot show) becomes U+FFFD, so a crafted record is still listed on every server backend.
+fn printable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// The listing of any kind of document, by the kind its header names. Where a field holds
 /// concurrent values, the one every replica shows by default is listed.
 pub fn listing(doc: &AutoCommit, id: &DocId) -> Result<Listing> {
@@ -60,24 +70,24 @@ pub fn listing(doc: &AutoCommit, id: &DocId) -> Result<Listing> {
         DocType::Person => {
             let p = person::read(doc, id)?;
             Listing::Person {
-                name: p.name.value,
-                preferred_name: p.preferred_name.map(|f| f.value),
+                name: printable(p.name.value),
+                preferred_name: p.preferred_name.map(|f| printable(f.value)),
                 risk: p.risk.value,
             }
         }
         DocType::Visit => {
             let v = visit::read(doc, id)?;
             Listing::Visit {
-                worker: v.worker.value,
+                worker: printable(v.worker.value),
                 at: v.at.value,
                 safeguarding: v.safeguarding_concern,
                 actions: v
                     .actions
                     .into_iter()
                     .map(|a| ActionListing {
-                        id: a.id.0,
+                        id: printable(a.id.0),
                         // An action whose title this version cannot read is still listed.
-                        what: a.what.map(|f| f.value).unwrap_or_default(),
+                        what: a.what.map(|f| printable(f.value)).unwrap_or_default(),
                         due: a.due.map(|f| f.value),
                         done: a.done,
                         cancelled: a.cancelled,
@@ -101,7 +111,7 @@ pub fn listing(doc: &AutoCommit, id: &DocId) -> Result<Listing> {
             let a = assessment::read(doc, id)?;
             Listing::Assessment {
                 at: a.at.value,
-                template_id: a.template_id,
+                template_id: printable(a.template_id),
             }
         }
         DocType::Observations => {

@@ -53,6 +53,8 @@ pub(super) struct Checker<'a> {
     new_actors: Vec<ActorId>,
     /// People created by this same request, so their visits in it are in scope.
     new_people: HashSet<PersonId>,
+    /// The heads each document written was merged onto (`SyncWrite::expected`).
+    expected: Vec<(DocId, Vec<ChangeHash>)>,
 }
 
 impl<'a> Checker<'a> {
@@ -73,6 +75,7 @@ impl<'a> Checker<'a> {
             owners: HashMap::new(),
             new_actors: Vec::new(),
             new_people: HashSet::new(),
+            expected: Vec::new(),
         })
     }
 
@@ -80,6 +83,11 @@ impl<'a> Checker<'a> {
     /// drops them, so edits made while they were in scope still arrive.
     pub(super) fn may_see(&self, person: &PersonId) -> bool {
         self.scope.contains(person) || self.held.contains(person) || self.new_people.contains(person)
+    }
+
+    /// The heads each document to be written was read at, for `SyncWrite::expected`.
+    pub(super) fn expected(&self) -> Vec<(DocId, Vec<ChangeHash>)> {
+        self.expected.clone()
     }
 
     pub(super) fn new_actors(&self) -> Vec<Vec<u8>> {
@@ -110,7 +118,7 @@ impl<'a> Checker<'a> {
         if let Err(e) = check_chunks(&push.bytes) {
             return Ok(Err(format!("the changes do not decode: {e}")));
         }
-        if let Err(e) = loaded.load_incremental(&push.bytes) {
+        if let Err(e) = outpost_core::sync::apply_untrusted(&mut loaded, &push.bytes) {
             return Ok(Err(format!("the changes do not decode: {e}")));
         }
         let is_person = summarise(&loaded, &doc).is_ok_and(|s| s.doc_type == DocType::Person);
@@ -227,6 +235,7 @@ impl<'a> Checker<'a> {
         if summary.doc_type == DocType::Person {
             self.new_people.insert(summary.person.clone());
         }
+        self.expected.push((doc.clone(), before.to_vec()));
         Ok(Ok(DocWrite {
             doc: doc.clone(),
             person: summary.person.clone(),

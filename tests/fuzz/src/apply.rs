@@ -9,8 +9,8 @@ use outpost_core::sync::SyncClient;
 use outpost_core::sync::wire::{self, Frame, FrameReader};
 use outpost_core::{Error, Store};
 
+use super::caught;
 use super::scratch::{Scratch, ScratchCell, with_scratch};
-use super::tolerating_known;
 
 thread_local! {
     static SCRATCH: ScratchCell = const { RefCell::new(None) };
@@ -50,9 +50,7 @@ fn apply(scratch: &mut Scratch, data: &[u8]) {
         Err(e) => panic!("the device could not make a request: {e}"),
     }
     let cut = data.first().map_or(0, |b| usize::from(*b) * data.len() / 255);
-    let Some(result) = tolerating_known(|| received(&mut client, store, &data[..cut], &data[cut..])) else {
-        return;
-    };
+    let result = caught(|| received(&mut client, store, &data[..cut], &data[cut..]));
     // Refused by name: bad input, or a document it names; never a storage failure or a bug.
     if let Err(e) = result {
         assert!(

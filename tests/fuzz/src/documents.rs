@@ -13,8 +13,8 @@ use automerge::AutoCommit;
 use outpost_core::{DocType, Error, Record, Section};
 use sha2::{Digest, Sha256};
 
+use super::caught;
 use super::scratch::{Scratch, ScratchCell, doc_id, with_scratch};
-use super::tolerating_known;
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
@@ -24,10 +24,7 @@ pub fn document_load(data: &[u8]) {
     };
     let bytes = prepared(*mode, bytes);
     let id = doc_id("fuzz-doc");
-    let Some(loaded) = tolerating_known(|| Record::load(id.clone(), &bytes)) else {
-        return;
-    };
-    let record = match loaded {
+    let record = match caught(|| Record::load(id.clone(), &bytes)) {
         Ok(record) => record,
         Err(e) => {
             assert!(
@@ -38,7 +35,7 @@ pub fn document_load(data: &[u8]) {
         }
     };
     // Loading is stricter than checking chunk by chunk, never looser.
-    if let Some(Err(reason)) = tolerating_known(|| outpost_core::sync::check_chunks(&bytes)) {
+    if let Err(reason) = caught(|| outpost_core::sync::check_chunks(&bytes)) {
         panic!("a document loaded whose chunks do not check: {reason}");
     }
     let heads = record.heads();
@@ -109,10 +106,7 @@ fn import_into(scratch: &mut Scratch, onto_existing: bool, bytes: &[u8]) {
         doc_id(&format!("fresh-{:016x}", fnv1a(bytes)))
     };
     let before = store.heads(&target).ok();
-    let Some(imported) = tolerating_known(|| store.import_changes(&target, bytes)) else {
-        return;
-    };
-    match imported {
+    match caught(|| store.import_changes(&target, bytes)) {
         Ok(imported) => {
             let after = match store.heads(&target) {
                 Ok(heads) => heads,

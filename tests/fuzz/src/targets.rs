@@ -16,7 +16,7 @@ mod scratch;
 #[path = "wire.rs"]
 mod wire;
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, PanicHookInfo};
 use std::sync::Once;
 
@@ -40,22 +40,21 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sign_in", sign_in),
 ];
 
-/// Where panics were found by fuzzing in code this workspace does not own: Automerge panics on
-/// some crafted bytes instead of returning an error (tests/fuzz/KNOWN.md), and Outpost does not
-/// yet catch that. Until it does, the targets treat a panic raised in these crates as a refusal,
-/// so fuzzing goes on past it to find anything else; a panic anywhere else is a crash.
-pub const KNOWN_PANIC_SOURCES: &[&str] = &["/automerge-0.12", "/hexane-"];
+/// Automerge 0.12 (and hexane, its column codec) panics on some crafted bytes instead of
+/// returning an error (tests/fuzz/KNOWN.md); the core catches those panics where it hands
+/// Automerge bytes from outside and refuses the bytes. libfuzzer-sys's panic hook aborts on every
+/// panic, caught or not, so ours lets panics raised in these crates unwind to the core's catch,
+/// and `caught` turns one that gets past it into a crash.
+pub const CAUGHT_PANIC_SOURCES: &[&str] = &["/automerge-0.12", "/hexane-"];
 
 thread_local! {
-    /// Set by the panic hook when a panic on this thread was raised in a known source.
-    static KNOWN_PANIC: Cell<bool> = const { Cell::new(false) };
+    /// The last panic on this thread raised in a caught source, as the hook saw it.
+    static CAUGHT_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 static HOOK: Once = Once::new();
 
-/// For the fuzz binaries, after libfuzzer-sys's own set-up (its hook aborts on every panic,
-/// caught or not): panics from known sources unwind quietly to `tolerating_known`; any other is
-/// reported and aborts as before.
+/// For the fuzz binaries, after libfuzzer-sys's own set-up.
 pub fn install_panic_hook() {
     HOOK.call_once(|| install(true));
 }
@@ -63,15 +62,15 @@ pub fn install_panic_hook() {
 fn install(abort_on_others: bool) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
-        let known = info
+        let caught = info
             .location()
-            .is_some_and(|at| KNOWN_PANIC_SOURCES.iter().any(|source| at.file().contains(source)));
-        KNOWN_PANIC.set(known);
-        if known {
-            // Quiet, since most are caught; OUTPOST_FUZZ_VERBOSE=1 shows them.
+            .is_some_and(|at| CAUGHT_PANIC_SOURCES.iter().any(|source| at.file().contains(source)));
+        if caught {
+            // Quiet, since the core catches them; OUTPOST_FUZZ_VERBOSE=1 shows them.
             if std::env::var_os("OUTPOST_FUZZ_VERBOSE").is_some() {
-                eprintln!("known panic: {info}");
+                eprintln!("panic in Automerge (the core should catch it): {info}");
             }
+            CAUGHT_PANIC.set(Some(info.to_string()));
             return;
         }
         previous(info);
@@ -81,14 +80,17 @@ fn install(abort_on_others: bool) {
     }));
 }
 
-/// Runs `f`; None if it panicked in a known source. Any other panic goes on unwinding.
-pub fn tolerating_known<T>(f: impl FnOnce() -> T) -> Option<T> {
+/// Runs `f`, which hands Automerge bytes from outside through the core. A panic raised in
+/// Automerge that the core did not catch becomes a crash naming it.
+pub fn caught<T>(f: impl FnOnce() -> T) -> T {
     // Under the test harness (the fuzz binaries installed theirs at start).
     HOOK.call_once(|| install(false));
-    KNOWN_PANIC.set(false);
+    CAUGHT_PANIC.set(None);
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => Some(value),
-        Err(_) if KNOWN_PANIC.get() => None,
-        Err(payload) => std::panic::resume_unwind(payload),
+        Ok(value) => value,
+        Err(payload) => match CAUGHT_PANIC.take() {
+            Some(panic) => panic!("a panic in Automerge got past the core: {panic}"),
+            None => std::panic::resume_unwind(payload),
+        },
     }
 }

@@ -11,7 +11,10 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::SqliteStorage;
 use crate::error::{Error, Result};
-use crate::storage::{Accounts, ActorOwner, AuditEntry, Device, DeviceRow, Role, ScopePolicy};
+use crate::signing::hex;
+use crate::storage::{
+    Accounts, ActorOwner, AuditEntry, Device, DeviceRow, Role, ScopePolicy, no_device, no_team, no_worker,
+};
 
 /// One answer for an unknown, spent or expired code, so a caller cannot tell which and probe.
 const CODE_REFUSED: &str = "enrolment code is unknown, used or expired";
@@ -352,22 +355,6 @@ fn exists(conn: &Connection, sql: &str, param: &dyn ToSql) -> Result<bool> {
     Ok(conn.query_row(sql, [param], |_| Ok(())).optional()?.is_some())
 }
 
-fn no_team(team: &TeamId) -> Error {
-    Error::NotFound(format!("team {team}"))
-}
-
-fn no_worker(worker: &WorkerId) -> Error {
-    Error::NotFound(format!("worker {worker}"))
-}
-
-fn no_device(device: &DeviceId) -> Error {
-    Error::NotFound(format!("device {device}"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `path` with `suffix` appended to its file name, as SQLite names its `-wal` and `-shm` files.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
@@ -418,164 +405,6 @@ mod tests {
         let conn = storage.conn().unwrap();
         conn.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| row.get(0))
             .unwrap()
-    }
-
-    #[test]
-    fn a_code_enrols_one_device_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_code(dir.path());
-
-        let enrolled = storage
-            .enrol(b"code-1", &device("d1"), "Ann's phone", b"cred-1", NOW)
-            .unwrap();
-        let expected = Device {
-            device: device("d1"),
-            worker: worker(),
-            role: Role::Lead,
-            team: team(),
-            scope: ScopePolicy::Allocated,
-        };
-        assert_eq!(enrolled, expected);
-        assert_eq!(storage.authenticate(b"cred-1").unwrap(), Some(expected));
-        assert_eq!(storage.authenticate(b"cred-2").unwrap(), None);
-
-        let again = storage.enrol(b"code-1", &device("d2"), "Ann's tablet", b"cred-2", NOW);
-        assert!(
-            matches!(again, Err(Error::Unauthenticated(ref m)) if m == CODE_REFUSED),
-            "{again:?}"
-        );
-        let unknown = storage.enrol(b"code-9", &device("d2"), "Ann's tablet", b"cred-2", NOW);
-        assert!(
-            matches!(unknown, Err(Error::Unauthenticated(ref m)) if m == CODE_REFUSED),
-            "{unknown:?}"
-        );
-        // Nothing of the refused attempts was stored.
-        assert_eq!(storage.devices().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn an_expired_code_is_refused_with_the_same_message() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_code(dir.path());
-        let late = storage.enrol(b"code-1", &device("d1"), "phone", b"cred-1", NOW + 3600);
-        assert!(
-            matches!(late, Err(Error::Unauthenticated(ref m)) if m == CODE_REFUSED),
-            "{late:?}"
-        );
-        assert!(storage.devices().unwrap().is_empty());
-        // The refusal did not spend it: an earlier clock still may.
-        storage
-            .enrol(b"code-1", &device("d1"), "phone", b"cred-1", NOW + 3599)
-            .unwrap();
-    }
-
-    #[test]
-    fn accounts_name_what_is_missing_or_taken() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_code(dir.path());
-        let elsewhere = TeamId::new("south").unwrap();
-        let bob = WorkerId::new("bob").unwrap();
-
-        let err = storage
-            .create_team(&team(), "North again", ScopePolicy::Team)
-            .unwrap_err();
-        assert!(matches!(err, Error::Conflict(_)), "{err}");
-        let err = storage.add_worker(&bob, "Bob", Role::Worker, &elsewhere).unwrap_err();
-        assert!(matches!(&err, Error::NotFound(m) if m.contains("south")), "{err}");
-        let err = storage.add_worker(&worker(), "Ann", Role::Worker, &team()).unwrap_err();
-        assert!(matches!(err, Error::Conflict(_)), "{err}");
-        let err = storage.add_enrolment_code(&bob, b"code-2", NOW).unwrap_err();
-        assert!(matches!(&err, Error::NotFound(m) if m.contains("bob")), "{err}");
-        let err = storage.set_scope(&elsewhere, ScopePolicy::Team).unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{err}");
-
-        storage.set_scope(&team(), ScopePolicy::Team).unwrap();
-        let enrolled = storage
-            .enrol(b"code-1", &device("d1"), "phone", b"cred-1", NOW)
-            .unwrap();
-        assert_eq!(enrolled.scope, ScopePolicy::Team);
-    }
-
-    #[test]
-    fn a_revoked_device_no_longer_authenticates() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_code(dir.path());
-        storage
-            .enrol(b"code-1", &device("d1"), "phone", b"cred-1", NOW)
-            .unwrap();
-        storage.touch_device(&device("d1"), NOW + 10).unwrap();
-
-        storage.revoke(&device("d1"), NOW + 20).unwrap();
-        storage.revoke(&device("d1"), NOW + 30).unwrap();
-        assert_eq!(storage.authenticate(b"cred-1").unwrap(), None);
-        assert_eq!(
-            storage.devices().unwrap(),
-            vec![DeviceRow {
-                device: device("d1"),
-                worker: worker(),
-                label: "phone".into(),
-                enrolled_at: NOW,
-                last_sync_at: Some(NOW + 10),
-                revoked_at: Some(NOW + 20),
-                retire_requested_at: None,
-                retired_at: None,
-            }]
-        );
-        let err = storage.revoke(&device("nope"), NOW).unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{err}");
-        let err = storage.touch_device(&device("nope"), NOW).unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{err}");
-    }
-
-    #[test]
-    fn actors_belong_to_a_device_or_to_the_server() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_code(dir.path());
-        storage
-            .enrol(b"code-1", &device("d1"), "phone", b"cred-1", NOW)
-            .unwrap();
-        storage
-            .conn()
-            .unwrap()
-            .execute(
-                "INSERT INTO actors (actor, device_id, registered_at) VALUES (?1, 'd1', ?2)",
-                params![b"actor-d".as_slice(), NOW],
-            )
-            .unwrap();
-
-        assert_eq!(storage.actor_owner(b"actor-x").unwrap(), None);
-        assert_eq!(
-            storage.actor_owner(b"actor-d").unwrap(),
-            Some(ActorOwner::Device(device("d1")))
-        );
-        storage.register_server_actor(b"actor-s", NOW).unwrap();
-        storage.register_server_actor(b"actor-s", NOW + 1).unwrap();
-        assert_eq!(storage.actor_owner(b"actor-s").unwrap(), Some(ActorOwner::Server));
-        let err = storage.register_server_actor(b"actor-d", NOW).unwrap_err();
-        assert!(matches!(err, Error::Conflict(_)), "{err}");
-    }
-
-    #[test]
-    fn the_audit_log_reads_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_code(dir.path());
-        for (at, action) in [
-            (NOW, "create-team"),
-            (NOW + 1, "add-worker"),
-            (NOW + 1, "revoke-device"),
-        ] {
-            let entry = AuditEntry {
-                at,
-                who: "admin".into(),
-                action: action.into(),
-                subject: "north".into(),
-                detail: String::new(),
-                from: String::new(),
-            };
-            storage.audit(&entry).unwrap();
-        }
-        let actions: Vec<String> = storage.audit_log(2).unwrap().into_iter().map(|e| e.action).collect();
-        assert_eq!(actions, ["revoke-device", "add-worker"]);
     }
 
     #[test]

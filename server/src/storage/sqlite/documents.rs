@@ -71,6 +71,9 @@ impl Documents for SqliteStorage {
         // Immediate: another process's write cannot slip in between what this one reads (the
         // audit chain's head) and what it writes after it.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (doc, expected) in &write.expected {
+            check_unchanged(&tx, doc, expected)?;
+        }
         let now = chrono::Utc::now().timestamp();
         for actor in &write.actors {
             tx.execute(
@@ -103,7 +106,9 @@ impl Documents for SqliteStorage {
 
     fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize, indexed: bool) -> Result<Pull> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        // Immediate: it records what it sends, and a read transaction that turns into a write
+        // while another process writes fails at once ("database is locked") instead of waiting.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head = log_head(&tx)?;
         let (scope, worker) = scope_sql(device);
         // Each document with entries after the cursor, with what decides how it is sent: how
@@ -281,6 +286,30 @@ fn new_changes(tx: &Transaction<'_>, doc: &str, cursor: u64, exclude: &[u64]) ->
         }
     }
     Ok(out)
+}
+
+/// Refuses a write merged onto heads the document no longer has: another process (an admin
+/// command, or a second server) wrote it since it was read.
+fn check_unchanged(tx: &Transaction<'_>, doc: &DocId, expected: &[automerge::ChangeHash]) -> Result<()> {
+    let stored: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT heads FROM documents WHERE doc_id = ?1")?
+        .query_row([doc.as_str()], |row| row.get(0))
+        .optional()?;
+    let unchanged = match stored {
+        None => expected.is_empty(),
+        Some(heads) => {
+            let mut stored = decode_heads(doc, &heads)?;
+            let mut expected = expected.to_vec();
+            stored.sort();
+            expected.sort();
+            stored == expected
+        }
+    };
+    if unchanged {
+        Ok(())
+    } else {
+        Err(Error::Stale(doc.to_string()))
+    }
 }
 
 fn write_doc(tx: &Transaction<'_>, device: Option<&DeviceId>, doc: &DocWrite) -> Result<u64> {

@@ -251,7 +251,7 @@ impl ReviewIndex for SqliteStorage {
              FROM people p LEFT JOIN listed_people lp ON lp.person_id = p.person_id
              WHERE {condition}
              ORDER BY CASE lp.risk WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END,
-                 lower(coalesce(lp.preferred_name, lp.name, p.person_id))"
+                 lower(coalesce(lp.preferred_name, lp.name, p.person_id)), p.person_id"
         ))?;
         let rows = stmt.query_map(params_from_iter(args.iter()), |row| {
             Ok((

@@ -1,0 +1,285 @@
+//! PostgreSQL, for deployments that outgrow one machine: several stateless server processes
+//! over one database. The same traits as the SQLite default, passing the same shared test suite
+//! (server/tests/storage.rs).
+//!
+//! The storage methods are blocking, like SQLite's. Each borrows a client from a small pool and
+//! drives its queries with `block_on`; the clients' connections (their sockets) run on a tokio
+//! runtime the storage owns. So a method may be called from any thread, an async one included,
+//! without nesting runtimes.
+//!
+//! Where SQLite's single write lock orders things, PostgreSQL takes a transaction-scoped
+//! advisory lock (`Lock`): every process appends to the sync log and to the audit chain in turn,
+//! so log sequence numbers become visible in order and the chain has no forks.
+
+mod accounts;
+mod audit;
+mod documents;
+mod leases;
+mod review;
+mod schema;
+mod web;
+
+use std::fmt;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio_postgres::{Client, Config, NoTls, Transaction};
+
+use crate::error::{Error, Result};
+
+/// Connections one process keeps open at most; requests past it wait for one.
+const MAX_CONNECTIONS: usize = 16;
+/// How long a request waits for a free connection before it is an error.
+const CONNECTION_WAIT: Duration = Duration::from_secs(30);
+
+/// Transaction-scoped advisory locks (`pg_advisory_xact_lock`), taken in this order when a
+/// transaction needs more than one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lock {
+    /// Held while schema migrations run (a session lock, see `schema::migrate`).
+    Migrate,
+    /// Held by every transaction that appends to the sync log.
+    Log,
+    /// Held by every transaction that appends to the audit chain.
+    Audit,
+}
+
+impl Lock {
+    /// The lock's key: "outp" and a number, unlikely to meet another application's.
+    pub(crate) fn key(self) -> i64 {
+        0x6f75_7470_0000
+            + match self {
+                Self::Migrate => 1,
+                Self::Log => 2,
+                Self::Audit => 3,
+            }
+    }
+
+    /// Waits for the lock; it is released when the transaction ends.
+    pub(crate) async fn take(self, tx: &Transaction<'_>) -> Result<()> {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.key()]).await?;
+        Ok(())
+    }
+}
+
+pub struct PostgresStorage {
+    config: Config,
+    /// Drives the connections; shut down without blocking when the storage is dropped, which
+    /// may happen on an async thread.
+    runtime: Option<tokio::runtime::Runtime>,
+    idle: Mutex<Pool>,
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct Pool {
+    clients: Vec<Client>,
+    open: usize,
+}
+
+impl PostgresStorage {
+    /// Connects with a PostgreSQL connection string (`postgres://user@host/db` or
+    /// `host=... dbname=...`) and brings the schema up to date.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_config(parse(url)?, schema::MIGRATIONS)
+    }
+
+    /// The same, keeping every table in `schema` (created if absent), so one database can hold
+    /// several Outpost servers' data; the tests give each test its own.
+    pub fn open_in_schema(url: &str, schema: &str) -> Result<Self> {
+        Self::open_in_schema_at(url, schema, schema::MIGRATIONS)
+    }
+
+    /// `open_in_schema`, migrating to `migrations` (the tests' newer and older servers).
+    fn open_in_schema_at(url: &str, schema: &str, migrations: &[schema::Migration]) -> Result<Self> {
+        let named = !schema.is_empty()
+            && schema.len() <= 63
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !named {
+            return Err(Error::bad(
+                "schema name",
+                "use 1 to 63 lowercase letters, digits and underscores",
+            ));
+        }
+        let mut config = parse(url)?;
+        let storage = Self::unmigrated(config.clone())?;
+        let client = storage.client()?;
+        storage.block_on(client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")))?;
+        drop(client);
+        drop(storage);
+        config.options(format!("-c search_path={schema}"));
+        Self::open_config(config, migrations)
+    }
+
+    fn open_config(config: Config, migrations: &[schema::Migration]) -> Result<Self> {
+        let storage = Self::unmigrated(config)?;
+        schema::migrate(&storage, migrations)?;
+        Ok(storage)
+    }
+
+    fn unmigrated(config: Config) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("outpost-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("could not start the PostgreSQL runtime: {e}")))?;
+        Ok(Self {
+            config,
+            runtime: Some(runtime),
+            idle: Mutex::new(Pool::default()),
+            returned: Condvar::new(),
+        })
+    }
+
+    /// Runs `future` (queries on a client from `client()`) to completion on this thread.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        futures_executor::block_on(future)
+    }
+
+    /// A client from the pool, connecting a new one while fewer than `MAX_CONNECTIONS` are
+    /// open; it goes back to the pool when dropped.
+    pub(crate) fn client(&self) -> Result<Pooled<'_>> {
+        let mut pool = self.pool()?;
+        loop {
+            if let Some(client) = pool.clients.pop() {
+                if !client.is_closed() {
+                    return Ok(Pooled {
+                        client: Some(client),
+                        storage: self,
+                    });
+                }
+                pool.open -= 1;
+                continue;
+            }
+            if pool.open < MAX_CONNECTIONS {
+                pool.open += 1;
+                drop(pool);
+                return match self.connect() {
+                    Ok(client) => Ok(Pooled {
+                        client: Some(client),
+                        storage: self,
+                    }),
+                    Err(e) => {
+                        self.pool()?.open -= 1;
+                        Err(e)
+                    }
+                };
+            }
+            let (next, timeout) = self
+                .returned
+                .wait_timeout(pool, CONNECTION_WAIT)
+                .map_err(|_| poisoned())?;
+            if timeout.timed_out() && next.clients.is_empty() && next.open >= MAX_CONNECTIONS {
+                return Err(Error::Internal(format!(
+                    "no PostgreSQL connection came free within {} s",
+                    CONNECTION_WAIT.as_secs()
+                )));
+            }
+            pool = next;
+        }
+    }
+
+    fn connect(&self) -> Result<Client> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::Internal("the storage is closing".into()))?;
+        let config = self.config.clone();
+        // The connection's socket lives on our runtime; its client can be driven from anywhere.
+        let connecting = runtime.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %e, "a PostgreSQL connection ended");
+                }
+            });
+            Ok::<_, tokio_postgres::Error>(client)
+        });
+        let client = self
+            .block_on(connecting)
+            .map_err(|e| Error::Internal(format!("connecting to PostgreSQL did not finish: {e}")))?
+            .map_err(|e| Error::Internal(format!("could not connect to PostgreSQL: {e}")))?;
+        Ok(client)
+    }
+
+    fn pool(&self) -> Result<MutexGuard<'_, Pool>> {
+        self.idle.lock().map_err(|_| poisoned())
+    }
+}
+
+fn parse(url: &str) -> Result<Config> {
+    // The parser's message never repeats the string, which may hold a password.
+    Config::from_str(url).map_err(|e| Error::bad("database URL", format!("not a PostgreSQL connection string: {e}")))
+}
+
+fn poisoned() -> Error {
+    Error::Internal("the PostgreSQL pool lock was poisoned by a panic".into())
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.idle.lock() {
+            pool.clients.clear();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the config: it may hold a password.
+        f.debug_struct("PostgresStorage").finish_non_exhaustive()
+    }
+}
+
+/// A client borrowed from the pool.
+pub(crate) struct Pooled<'a> {
+    client: Option<Client>,
+    storage: &'a PostgresStorage,
+}
+
+impl Deref for Pooled<'_> {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("a pooled client is present until dropped")
+    }
+}
+
+impl DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("a pooled client is present until dropped")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else { return };
+        if let Ok(mut pool) = self.storage.idle.lock() {
+            if client.is_closed() {
+                pool.open -= 1;
+            } else {
+                pool.clients.push(client);
+            }
+            self.storage.returned.notify_one();
+        }
+    }
+}
+
+/// A `u64` sequence number as PostgreSQL's BIGINT.
+pub(crate) fn sql_seq(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| Error::Internal(format!("sequence number {seq} is past PostgreSQL's BIGINT")))
+}
+
+/// A BIGINT read back as a sequence number.
+pub(crate) fn seq_from(value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| Error::Internal(format!("a stored sequence number is negative: {value}")))
+}

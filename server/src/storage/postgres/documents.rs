@@ -1,0 +1,355 @@
+//! Documents and the log in PostgreSQL, as SQLite keeps them. Every append to the log holds
+//! `Lock::Log` from its transaction's start, so seqs become visible in order across processes
+//! and a device's cursor never passes an entry another process has yet to commit. Serving a pull
+//! reads stored bytes only, from one snapshot.
+
+mod write;
+
+use std::collections::HashSet;
+
+use outpost_core::sync::decode_heads;
+use outpost_core::{DeviceId, DocId, PersonId, TeamId};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{GenericClient, IsolationLevel, Row, Transaction};
+
+use self::write::{check_unchanged, mark_scope_change, write_doc};
+use super::{Lock, PostgresStorage, seq_from, sql_seq};
+use crate::error::{Error, Result};
+use crate::storage::{Device, Documents, Outgoing, Pull, Role, ScopePolicy, StoredDoc, SyncWrite};
+
+/// How many times a transaction PostgreSQL gave up on for another's sake is tried in all.
+const ATTEMPTS: usize = 3;
+
+impl Documents for PostgresStorage {
+    fn epoch(&self) -> Result<String> {
+        let client = self.client()?;
+        let row = self.block_on(client.query_one("SELECT value FROM meta WHERE key = 'epoch'", &[]))?;
+        Ok(row.try_get(0)?)
+    }
+
+    fn doc(&self, doc: &DocId) -> Result<Option<StoredDoc>> {
+        let client = self.client()?;
+        let row = self.block_on(client.query_opt(
+            "SELECT person_id, doc_type, heads, snapshot FROM documents WHERE doc_id = $1",
+            &[&doc.as_str()],
+        ))?;
+        row.map(|row| stored_doc(doc, &row)).transpose()
+    }
+
+    fn person_team(&self, person: &PersonId) -> Result<Option<TeamId>> {
+        let client = self.client()?;
+        let row =
+            self.block_on(client.query_opt("SELECT team_id FROM people WHERE person_id = $1", &[&person.as_str()]))?;
+        row.map(|row| Ok(TeamId::new(row.try_get::<_, String>(0)?)?))
+            .transpose()
+    }
+
+    fn scope(&self, device: &Device) -> Result<HashSet<PersonId>> {
+        let client = self.client()?;
+        let (sql, worker) = scope_sql(device);
+        let rows = self.block_on(client.query(sql, &[&device.team.as_str(), &worker]))?;
+        rows.iter()
+            .map(|row| Ok(PersonId::new(row.try_get::<_, String>(0)?)?))
+            .collect()
+    }
+
+    fn held(&self, device: &DeviceId) -> Result<HashSet<PersonId>> {
+        let client = self.client()?;
+        let rows = self.block_on(client.query(
+            "SELECT DISTINCT person_id FROM device_docs WHERE device_id = $1",
+            &[&device.as_str()],
+        ))?;
+        rows.iter()
+            .map(|row| Ok(PersonId::new(row.try_get::<_, String>(0)?)?))
+            .collect()
+    }
+
+    fn write(&self, device: Option<&DeviceId>, write: &SyncWrite) -> Result<Vec<u64>> {
+        retrying(|| {
+            let mut client = self.client()?;
+            self.block_on(async {
+                let tx = client.transaction().await?;
+                // Before anything else: whoever appends after us must wait for our commit, so no
+                // puller sees their seq before ours.
+                Lock::Log.take(&tx).await?;
+                // Under the lock, as every document write is: nobody writes between check and write.
+                for (doc, expected) in &write.expected {
+                    check_unchanged(&tx, doc, expected).await?;
+                }
+                let now = chrono::Utc::now().timestamp();
+                let device_id = device.map(DeviceId::as_str);
+                for actor in &write.actors {
+                    tx.execute(
+                        "INSERT INTO actors (actor, device_id, registered_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (actor) DO NOTHING",
+                        &[actor, &device_id, &now],
+                    )
+                    .await?;
+                }
+                let mut seqs = Vec::with_capacity(write.docs.len());
+                for doc in &write.docs {
+                    seqs.push(write_doc(&tx, device_id, doc).await?);
+                }
+                if let Some(device) = device_id {
+                    for person in &write.dropped {
+                        tx.execute(
+                            "DELETE FROM device_docs WHERE device_id = $1 AND person_id = $2",
+                            &[&device, &person.as_str()],
+                        )
+                        .await?;
+                    }
+                }
+                for entry in &write.audit {
+                    super::audit::append(&tx, entry).await?;
+                }
+                tx.commit().await?;
+                Ok(seqs)
+            })
+        })
+    }
+
+    fn log_head(&self) -> Result<u64> {
+        let client = self.client()?;
+        self.block_on(log_head(&*client))
+    }
+
+    fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize, indexed: bool) -> Result<Pull> {
+        retrying(|| {
+            let mut client = self.client()?;
+            self.block_on(async {
+                // One snapshot for the head and every entry: it holds a prefix of the log, as
+                // appends commit in seq order.
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .start()
+                    .await?;
+                let pull = pull_in(&tx, device, cursor, exclude, max_bytes, indexed).await?;
+                tx.commit().await?;
+                Ok(pull)
+            })
+        })
+    }
+
+    fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()> {
+        let mut client = self.client()?;
+        self.block_on(async {
+            let tx = client.transaction().await?;
+            for (doc, person) in docs {
+                tx.execute(
+                    "INSERT INTO device_docs (device_id, doc_id, person_id, since_seq) VALUES ($1, $2, $3, 0)
+                     ON CONFLICT (device_id, doc_id) DO UPDATE SET since_seq = 0",
+                    &[&device.as_str(), &doc.as_str(), &person.as_str()],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn people_docs(&self, people: &[PersonId]) -> Result<Vec<(DocId, StoredDoc)>> {
+        let client = self.client()?;
+        self.block_on(async {
+            let mut out = Vec::new();
+            for person in people {
+                let rows = client
+                    .query(
+                        "SELECT person_id, doc_type, heads, snapshot, doc_id FROM documents WHERE person_id = $1
+                         ORDER BY doc_id COLLATE \"C\"",
+                        &[&person.as_str()],
+                    )
+                    .await?;
+                for row in rows {
+                    let id = DocId::new(row.try_get::<_, String>(4)?)?;
+                    let doc = stored_doc(&id, &row)?;
+                    out.push((id, doc));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()> {
+        let mut client = self.client()?;
+        self.block_on(async {
+            let tx = client.transaction().await?;
+            // It appends to the log.
+            Lock::Log.take(&tx).await?;
+            let changed = tx
+                .execute(
+                    "UPDATE people SET team_id = $2 WHERE person_id = $1",
+                    &[&person.as_str(), &team.as_str()],
+                )
+                .await?;
+            if changed == 0 {
+                return Err(Error::NotFound(format!("person {person}")));
+            }
+            mark_scope_change(&tx, person.as_str(), None).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+/// Runs `attempt` again when PostgreSQL aborted it for a concurrent transaction's sake (a
+/// serialization failure or a deadlock): none of it was committed, and a new try sees the other.
+fn retrying<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(Error::Postgres(e)) if tries < ATTEMPTS && gave_way(&e) => tries += 1,
+            result => return result,
+        }
+    }
+}
+
+fn gave_way(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|code| *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// The people a device may hold, as SQL with `$1` the team and `$2` the worker.
+fn scope_sql(device: &Device) -> (&'static str, Option<&str>) {
+    match (device.role, device.scope) {
+        (Role::Worker, ScopePolicy::Allocated) => (
+            "SELECT p.person_id FROM people p JOIN allocations a ON a.person_id = p.person_id
+             WHERE p.team_id = $1 AND a.worker_id = $2",
+            Some(device.worker.as_str()),
+        ),
+        // A lead reviews the whole team's work whatever the team's device policy.
+        _ => (
+            "SELECT person_id FROM people WHERE team_id = $1 AND $2::text IS NULL",
+            None,
+        ),
+    }
+}
+
+/// A document from a row whose first columns are `person_id, doc_type, heads, snapshot`.
+fn stored_doc(id: &DocId, row: &Row) -> Result<StoredDoc> {
+    Ok(StoredDoc {
+        person: PersonId::new(row.try_get::<_, String>(0)?)?,
+        doc_type: row.try_get(1)?,
+        heads: decode_heads(id, row.try_get(2)?)?,
+        snapshot: row.try_get(3)?,
+    })
+}
+
+async fn log_head(client: &impl GenericClient) -> Result<u64> {
+    let row = client.query_one("SELECT coalesce(max(seq), 0) FROM log", &[]).await?;
+    seq_from(row.try_get(0)?)
+}
+
+/// `Documents::pull` inside its transaction.
+async fn pull_in(
+    tx: &Transaction<'_>,
+    device: &Device,
+    cursor: u64,
+    exclude: &[u64],
+    max_bytes: usize,
+    indexed: bool,
+) -> Result<Pull> {
+    let head = log_head(tx).await?;
+    let (scope, worker) = scope_sql(device);
+    // Each document with entries after the cursor, with what decides how it is sent: how far its
+    // log was pruned, its snapshot's size, and since when the device holds it.
+    let candidates = tx
+        .query(
+            &format!(
+                "SELECT f.doc_id, f.person_id, f.seq, d.pruned_through, length(d.snapshot)::bigint, dd.since_seq
+                 FROM (SELECT DISTINCT ON (l.doc_id) l.doc_id, l.person_id, l.seq FROM log l
+                       WHERE l.seq > $3 AND l.person_id IN ({scope}) ORDER BY l.doc_id, l.seq) f
+                 JOIN documents d ON d.doc_id = f.doc_id
+                 LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = f.doc_id
+                 ORDER BY f.seq"
+            ),
+            &[
+                &device.team.as_str(),
+                &worker,
+                &sql_seq(cursor)?,
+                &device.device.as_str(),
+            ],
+        )
+        .await?;
+    let mut entries = Vec::new();
+    let mut size = 0;
+    let mut more = false;
+    let mut last_first = cursor;
+    for row in candidates {
+        if size >= max_bytes {
+            more = true;
+            break;
+        }
+        let doc: String = row.try_get(0)?;
+        let person: String = row.try_get(1)?;
+        let first = seq_from(row.try_get(2)?)?;
+        let pruned = seq_from(row.try_get(3)?)?;
+        let snapshot_len: i64 = row.try_get(4)?;
+        let held_since: Option<i64> = row.try_get(5)?;
+        last_first = first;
+        let holds = held_since.is_some_and(|since| since as u64 <= cursor) && pruned <= cursor;
+        let mut index = None;
+        let bytes = if holds {
+            let changes = new_changes(tx, &doc, cursor, exclude).await?;
+            // Many small entries can outgrow the document itself.
+            if changes.len() as i64 > snapshot_len {
+                let row = tx
+                    .query_one("SELECT snapshot FROM documents WHERE doc_id = $1", &[&doc])
+                    .await?;
+                row.try_get(0)?
+            } else {
+                changes
+            }
+        } else {
+            tx.execute(
+                "INSERT INTO device_docs (device_id, doc_id, person_id, since_seq) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (device_id, doc_id) DO UPDATE SET since_seq = excluded.since_seq",
+                &[&device.device.as_str(), &doc, &person, &sql_seq(first)?],
+            )
+            .await?;
+            let row = tx
+                .query_one(
+                    "SELECT snapshot, heads, index_rows FROM documents WHERE doc_id = $1",
+                    &[&doc],
+                )
+                .await?;
+            let rows: Vec<u8> = row.try_get(2)?;
+            if indexed && !rows.is_empty() {
+                index = Some((decode_heads(&DocId::new(doc.as_str())?, row.try_get(1)?)?, rows));
+            }
+            row.try_get(0)?
+        };
+        if bytes.is_empty() {
+            continue;
+        }
+        size += bytes.len();
+        entries.push(Outgoing {
+            seq: first,
+            doc: DocId::new(doc)?,
+            person: PersonId::new(person)?,
+            bytes,
+            index,
+        });
+    }
+    Ok(Pull {
+        entries,
+        cursor: if more { last_first.max(cursor) } else { head.max(cursor) },
+        more,
+    })
+}
+
+async fn new_changes(tx: &Transaction<'_>, doc: &str, cursor: u64, exclude: &[u64]) -> Result<Vec<u8>> {
+    let rows = tx
+        .query(
+            "SELECT seq, bytes FROM log WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
+            &[&doc, &sql_seq(cursor)?],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        if !exclude.contains(&seq_from(row.try_get(0)?)?) {
+            out.extend_from_slice(row.try_get(1)?);
+        }
+    }
+    Ok(out)
+}
