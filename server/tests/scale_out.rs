@@ -8,10 +8,12 @@
 #[path = "process/harness.rs"]
 mod harness;
 
-use outpost_core::{DocId, Section, TeamId};
+use outpost_core::{DocId, Record, Section, TeamId};
 
 use harness::*;
 
+/// The phones that sync with process A; the rest sync with B.
+const SYNC_WITH_A: [&str; 3] = ["ann", "ann-tablet", "ben-spare"];
 /// Rounds of concurrent editing; each phone types one token into the same visit per round.
 const ROUNDS: usize = 8;
 
@@ -27,14 +29,15 @@ async fn two_processes_over_postgres_share_every_change_and_lose_no_concurrent_e
 
     // Six phones, three syncing with each process: Ann's and Ben's, with spares.
     let mut phones = Vec::new();
-    for (name, worker, server) in [
-        ("ann", "ann", &a),
-        ("ann-spare", "ann", &b),
-        ("ann-tablet", "ann", &a),
-        ("ben", "ben", &b),
-        ("ben-spare", "ben", &a),
-        ("ben-tablet", "ben", &b),
+    for (name, worker) in [
+        ("ann", "ann"),
+        ("ann-spare", "ann"),
+        ("ann-tablet", "ann"),
+        ("ben", "ben"),
+        ("ben-spare", "ben"),
+        ("ben-tablet", "ben"),
     ] {
+        let server = if SYNC_WITH_A.contains(&name) { &a } else { &b };
         phones.push((name, Device::enrol(server, worker, dir.path()).await));
     }
 
@@ -72,6 +75,15 @@ async fn two_processes_over_postgres_share_every_change_and_lose_no_concurrent_e
             typed.push(token);
         }
         phones = sync_all(phones).await;
+        // Every push was acknowledged, so the server's stored record holds every token now,
+        // not only after devices reconcile.
+        let stored = database.stored_text(&visit).await;
+        for token in &typed {
+            assert!(
+                stored.contains(token.as_str()),
+                "round {round}: the server lost {token}"
+            );
+        }
     }
     // Two quiet rounds, so every phone has everything the others sent.
     for _ in 0..2 {
@@ -94,6 +106,37 @@ async fn two_processes_over_postgres_share_every_change_and_lose_no_concurrent_e
     let mut fresh = Device::enrol(&a, "ben", dir.path()).await;
     fresh.sync(patient()).await.expect("a fresh phone pulls through A");
     assert_eq!(text(&fresh, &visit), reference, "the stored record holds every edit");
+
+    // A rolling restart, as an upgrade does it: B stops and starts again while A serves; the
+    // phones syncing with A never notice, and B's pick up where they were once it is back.
+    let (status, _) = b.terminate(std::time::Duration::from_secs(15)).await;
+    assert!(status.success(), "B stops cleanly: {status}");
+    for (name, device) in phones.iter_mut().filter(|(name, _)| SYNC_WITH_A.contains(name)) {
+        let token = token("whileBwasdown");
+        device
+            .store()
+            .edit_visit(&visit, |v| v.splice(Section::Goals, 0, 0, &format!("{token} ")))
+            .expect("typing");
+        device
+            .sync(patient())
+            .await
+            .unwrap_or_else(|e| panic!("{name} syncs with A while B is down: {e}"));
+        typed.push(token);
+    }
+    b.start().await;
+    phones = sync_all(phones).await;
+    phones = sync_all(phones).await;
+    for (name, device) in &phones {
+        let goals = device
+            .store()
+            .visit(&visit)
+            .expect("visit")
+            .section(Section::Goals)
+            .to_string();
+        for token in typed.iter().filter(|t| t.contains("whileBwasdown")) {
+            assert!(goals.contains(token.as_str()), "{name} lacks {token} after B's restart");
+        }
+    }
 
     // Each process registered its own actor: none writes as another.
     let server_actors = database
@@ -138,6 +181,24 @@ impl Schema {
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
         Self { name, url }
+    }
+
+    /// The visit's text as the server stores it.
+    async fn stored_text(&self, visit: &DocId) -> String {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let row = client
+            .query_one("SELECT snapshot FROM documents WHERE doc_id = $1", &[&visit.as_str()])
+            .await
+            .expect("the stored visit");
+        let record = Record::load(visit.clone(), row.get(0)).expect("the stored visit loads");
+        record
+            .visit()
+            .expect("a visit")
+            .section(Section::WhatMatters)
+            .to_string()
     }
 
     async fn count(&self, sql: &str) -> i64 {

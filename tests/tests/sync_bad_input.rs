@@ -645,3 +645,81 @@ fn a_garbled_response_is_refused_by_the_device_and_changes_nothing() {
     assert!(progress.docs_received >= 1, "{progress:?}");
     assert_eq!(scene.ben.store().heads(&scene.visit).unwrap(), stored.heads);
 }
+
+#[test]
+fn a_damaged_document_received_whole_is_fetched_again_rather_than_stopping_every_sync() {
+    // Ben lacks the visit; a faulty server sends it whole with its index rows (stored unverified
+    // by design), its bytes damaged, then acknowledges it at other heads, so it is pending.
+    let mut scene = Scene::new();
+    let stored = scene.world.storage.doc(&scene.visit).unwrap().unwrap();
+    let loaded = automerge::AutoCommit::load(&stored.snapshot).unwrap();
+    let rows = outpost_core::sync::index_rows(&loaded, &scene.visit).unwrap();
+    let mut damaged = stored.snapshot.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    let head = |acks: Vec<wire::DocHeads>| {
+        wire::encode(&Frame::Head(Head {
+            protocol: wire::PROTOCOL,
+            epoch: scene.world.storage.epoch().unwrap(),
+            acks,
+            ..Head::default()
+        }))
+    };
+    let seq = scene.world.storage.log_head().unwrap();
+    let end = wire::encode(&Frame::End(End {
+        cursor: seq,
+        more: false,
+    }));
+    let visit = scene.visit.to_string();
+    let rounds = [
+        [
+            head(vec![]),
+            wire::encode(&Frame::Indexed(
+                seq,
+                visit.clone(),
+                ByteBuf::from(damaged),
+                wire::hashes_to_wire(&stored.heads),
+                ByteBuf::from(rows),
+            )),
+            end.clone(),
+        ]
+        .concat(),
+        [
+            head(vec![wire::DocHeads {
+                doc: visit.clone(),
+                heads: wire::hashes_to_wire(&[ChangeHash([7; 32])]),
+            }]),
+            end.clone(),
+        ]
+        .concat(),
+    ];
+    for body in rounds {
+        let mut store = scene.ben.store();
+        let mut client = SyncClient::new(PEER);
+        client.next_request(&mut store).unwrap().unwrap();
+        client.receive(&mut store, &body).unwrap();
+        client.end_response(&mut store).unwrap();
+    }
+    assert!(
+        scene.ben.store().heads(&scene.visit).is_ok(),
+        "the damaged visit was stored"
+    );
+
+    // The next request leaves it out and drops it, rather than failing on it for ever.
+    let mut client = SyncClient::new(PEER);
+    let request = client.next_request(&mut scene.ben.store()).unwrap().unwrap();
+    let request: Request = wire::decode_one(&request, "request").unwrap();
+    assert!(request.pushes.iter().all(|p| p.doc != visit), "{:?}", request.pushes);
+    assert!(matches!(scene.ben.store().heads(&scene.visit), Err(Error::NotFound(_))));
+    // A real sync fetches it again, intact.
+    scene.world.sync(&mut scene.ben).unwrap();
+    assert_eq!(scene.ben.store().heads(&scene.visit).unwrap(), stored.heads);
+    let text = scene
+        .ben
+        .store()
+        .visit(&scene.visit)
+        .unwrap()
+        .section(Section::WhatMatters)
+        .to_string();
+    assert!(text.contains("Likes the garden."), "{text}");
+}

@@ -3,7 +3,7 @@
 //! one, which is where the time goes (Automerge rebuilds every change).
 
 use automerge::ChangeHash;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::disk::{decode_heads, encode_heads, load};
 use super::merge::parallel_map;
@@ -154,6 +154,29 @@ impl Store {
             self.conn
                 .query_row("SELECT count(*) FROM unverified", [], |row| row.get::<_, i64>(0))? as usize;
         Ok(report)
+    }
+
+    /// Drops `id` if it was received whole and not yet verified, and its bytes are damaged:
+    /// nothing was typed into it (a damaged document cannot be opened to edit), and dropping it
+    /// has the next sync fetch it again. False when it is verified or sound.
+    pub(crate) fn drop_if_damaged_received(&mut self, id: &DocId) -> Result<bool> {
+        let unverified: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row(
+                "SELECT d.snapshot FROM unverified u JOIN documents d ON d.doc_id = u.doc_id WHERE u.doc_id = ?1",
+                [id.as_str()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(snapshot) = unverified else {
+            return Ok(false);
+        };
+        if matches!(chunks::validate(snapshot.as_deref().unwrap_or_default()), Ok(Some(_))) {
+            return Ok(false);
+        }
+        tracing::warn!(doc = %id, "a document received damaged was dropped; the next sync fetches it again");
+        self.remove_received(id)?;
+        Ok(true)
     }
 
     /// Removes a received document that failed its check, so the next sync can fetch it again.

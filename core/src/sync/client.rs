@@ -205,7 +205,12 @@ impl SyncClient {
                 self.again = true;
                 break;
             }
-            let outgoing = store.outgoing(&doc, &acked)?;
+            let outgoing = match store.outgoing(&doc, &acked) {
+                // Received whole, stored unverified, and damaged (a faulty server): dropped and
+                // fetched again, rather than failing every request from now on.
+                Err(Error::CorruptDocument { .. }) if store.drop_if_damaged_received(&doc)? => continue,
+                outgoing => outgoing?,
+            };
             size += outgoing.bytes.len();
             actors.extend(outgoing.actors);
             request.pushes.push(Push {
