@@ -39,7 +39,7 @@ impl Default for WebSettings {
         Self {
             identity: Box::new(PasswordSignIn),
             sessions: SessionPolicy::default(),
-            throttle: LoginThrottle::default(),
+            throttle: LoginThrottle,
         }
     }
 }

@@ -37,6 +37,12 @@ pub trait WebAccounts: Send + Sync {
     fn session(&self, token_hash: &[u8]) -> Result<Option<WebSession>>;
     fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<()>;
     fn end_session(&self, token_hash: &[u8]) -> Result<()>;
+    /// Failed sign-ins counted for `username` (as the throttle normalises it): how many, and
+    /// when their window began. Kept in the database, so every server process counts together.
+    fn sign_in_failures(&self, username: &str) -> Result<Option<(u32, i64)>>;
+    /// Counts one failure at `now`; a window begun `window` seconds or more ago starts again.
+    fn record_sign_in_failure(&self, username: &str, now: i64, window: i64) -> Result<()>;
+    fn clear_sign_in_failures(&self, username: &str) -> Result<()>;
 }
 
 /// Which visits the queue shows.

@@ -115,7 +115,11 @@ async fn sign_in(
 ) -> Result<Response, PageError> {
     let SignInForm { username, next } = read_sign_in(&fields, &headers)?;
     let now = chrono::Utc::now().timestamp();
-    if let Some(wait) = state.web.throttle.locked_for(&username, now) {
+    let locked = {
+        let (storage, web, username) = (state.storage.clone(), state.web.clone(), username.clone());
+        blocking(move || web.throttle.locked_for(storage.as_ref(), &username, now)).await?
+    };
+    if let Some(wait) = locked {
         let minutes = (wait + 59) / 60;
         let message = format!("Too many failed attempts for this username. Try again in {minutes} minutes.");
         return Ok(form_page(
@@ -146,7 +150,8 @@ async fn sign_in(
     })
     .await?;
     let Some(worker) = verified else {
-        state.web.throttle.failed(&username, now);
+        let (storage, web, name) = (state.storage.clone(), state.web.clone(), username.clone());
+        blocking(move || web.throttle.failed(storage.as_ref(), &name, now)).await?;
         let subject = known.map_or_else(|| "an unknown username".to_string(), |w| w.to_string());
         audit(&state, "web", &client.to_string(), "sign-in-failed", &subject, "").await?;
         return Ok(form_page(
@@ -157,7 +162,8 @@ async fn sign_in(
             None,
         ));
     };
-    state.web.throttle.succeeded(&username);
+    let (storage, web, name) = (state.storage.clone(), state.web.clone(), username.clone());
+    blocking(move || web.throttle.succeeded(storage.as_ref(), &name)).await?;
     let token = session::start(&state, worker.clone()).await?;
     audit(
         &state,

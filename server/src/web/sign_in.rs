@@ -2,7 +2,6 @@
 //! interface, so a council's own identity provider (OIDC) replaces only what is here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -83,36 +82,26 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 }
 
 /// Slows guessing: after `MAX_FAILURES` failed sign-ins for one username, further attempts
-/// are refused until the window that holds them has passed. Kept in memory: a restart resets
-/// it, which costs a guesser a restart per five tries.
+/// are refused until the window that holds them has passed. Counted in the database, so a
+/// restart does not reset it and every server process over one database counts together.
 #[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, i64)>>,
-}
+pub struct LoginThrottle;
 
 impl LoginThrottle {
     /// Seconds until `username` may try again, if it is locked out now.
-    pub fn locked_for(&self, username: &str, now: i64) -> Option<i64> {
-        let failures = self.failures.lock().ok()?;
-        let (count, since) = failures.get(&key(username))?;
-        let left = since + THROTTLE_WINDOW - now;
-        (*count >= MAX_FAILURES && left > 0).then_some(left)
+    pub fn locked_for(&self, storage: &dyn Storage, username: &str, now: i64) -> Result<Option<i64>> {
+        Ok(storage.sign_in_failures(&key(username))?.and_then(|(count, since)| {
+            let left = since + THROTTLE_WINDOW - now;
+            (count >= MAX_FAILURES && left > 0).then_some(left)
+        }))
     }
 
-    pub fn failed(&self, username: &str, now: i64) {
-        if let Ok(mut failures) = self.failures.lock() {
-            let entry = failures.entry(key(username)).or_insert((0, now));
-            if now - entry.1 >= THROTTLE_WINDOW {
-                *entry = (0, now);
-            }
-            entry.0 += 1;
-        }
+    pub fn failed(&self, storage: &dyn Storage, username: &str, now: i64) -> Result<()> {
+        storage.record_sign_in_failure(&key(username), now, THROTTLE_WINDOW)
     }
 
-    pub fn succeeded(&self, username: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(&key(username));
-        }
+    pub fn succeeded(&self, storage: &dyn Storage, username: &str) -> Result<()> {
+        storage.clear_sign_in_failures(&key(username))
     }
 }
 
@@ -145,16 +134,33 @@ mod tests {
 
     #[test]
     fn five_failures_lock_a_username_for_the_window() {
-        let throttle = LoginThrottle::default();
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::sqlite::SqliteStorage::open(dir.path().join("server.db")).unwrap();
+        let throttle = LoginThrottle;
         for _ in 0..4 {
-            throttle.failed("Lead1", 1000);
+            throttle.failed(&storage, "Lead1", 1000).unwrap();
         }
-        assert_eq!(throttle.locked_for("lead1", 1001), None);
-        throttle.failed(" lead1", 1002);
-        assert_eq!(throttle.locked_for("LEAD1", 1003), Some(THROTTLE_WINDOW - 3));
-        assert_eq!(throttle.locked_for("lead1", 1000 + THROTTLE_WINDOW), None);
-        assert_eq!(throttle.locked_for("lead2", 1003), None);
-        throttle.succeeded("lead1");
-        assert_eq!(throttle.locked_for("lead1", 1003), None);
+        assert_eq!(throttle.locked_for(&storage, "lead1", 1001).unwrap(), None);
+        throttle.failed(&storage, " lead1", 1002).unwrap();
+        assert_eq!(
+            throttle.locked_for(&storage, "LEAD1", 1003).unwrap(),
+            Some(THROTTLE_WINDOW - 3)
+        );
+        assert_eq!(
+            throttle.locked_for(&storage, "lead1", 1000 + THROTTLE_WINDOW).unwrap(),
+            None
+        );
+        assert_eq!(throttle.locked_for(&storage, "lead2", 1003).unwrap(), None);
+        throttle.succeeded(&storage, "lead1").unwrap();
+        assert_eq!(throttle.locked_for(&storage, "lead1", 1003).unwrap(), None);
+        // A failure after the window starts a new one.
+        for _ in 0..5 {
+            throttle.failed(&storage, "lead3", 1000).unwrap();
+        }
+        throttle.failed(&storage, "lead3", 1000 + THROTTLE_WINDOW).unwrap();
+        assert_eq!(
+            throttle.locked_for(&storage, "lead3", 1001 + THROTTLE_WINDOW).unwrap(),
+            None
+        );
     }
 }

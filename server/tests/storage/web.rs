@@ -179,7 +179,30 @@ fn alerts_go_to_every_lead_who_reviews_the_team(s: &Backend) {
     assert!(matches!(&err, Error::NotFound(m) if m.contains("nobody")), "{err}");
 }
 
+fn failed_sign_ins_are_counted_by_every_process_within_their_window(s: &Backend) {
+    const WINDOW: i64 = 900;
+    assert_eq!(s.sign_in_failures("lena").unwrap(), None);
+    let other = s.reopen();
+    // Two processes at once, each counting failures for the same username.
+    std::thread::scope(|scope| {
+        scope.spawn(|| (0..20).for_each(|i| s.record_sign_in_failure("lena", 1000 + i % 3, WINDOW).unwrap()));
+        scope.spawn(|| (0..20).for_each(|i| other.record_sign_in_failure("lena", 1000 + i % 3, WINDOW).unwrap()));
+    });
+    assert_eq!(
+        s.sign_in_failures("lena").unwrap(),
+        Some((40, 1000)),
+        "every failure counted once"
+    );
+    assert_eq!(other.sign_in_failures("lars").unwrap(), None, "per username");
+    // A failure once the window has passed starts a new one.
+    other.record_sign_in_failure("lena", 1000 + WINDOW, WINDOW).unwrap();
+    assert_eq!(s.sign_in_failures("lena").unwrap(), Some((1, 1000 + WINDOW)));
+    s.clear_sign_in_failures("lena").unwrap();
+    assert_eq!(other.sign_in_failures("lena").unwrap(), None);
+}
+
 on_every_backend!(
+    failed_sign_ins_are_counted_by_every_process_within_their_window,
     a_session_is_found_by_its_token_until_it_ends,
     a_new_password_replaces_the_old_and_ends_that_worker_s_sessions,
     a_lead_reviews_their_own_team_first_then_added_ones,

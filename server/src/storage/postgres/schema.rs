@@ -19,10 +19,21 @@ pub(super) struct Migration {
 }
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    sql: V1_SCHEMA,
-    older_servers_can_run: false,
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: V1_SCHEMA,
+        older_servers_can_run: false,
+    },
+    // Failed sign-ins counted in the database; older servers keep counting in memory.
+    Migration {
+        sql: "CREATE TABLE sign_in_failures (
+                  username TEXT PRIMARY KEY,
+                  failures INTEGER NOT NULL,
+                  since    BIGINT NOT NULL
+              );",
+        older_servers_can_run: true,
+    },
+];
 
 /// Brings the database up to `migrations` (this server's: `MIGRATIONS`), one process at a time,
 /// and checks this server can run on what it finds.

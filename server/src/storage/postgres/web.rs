@@ -144,6 +144,37 @@ impl WebAccounts for PostgresStorage {
         self.block_on(client.execute("DELETE FROM web_sessions WHERE token_hash = $1", &[&token_hash]))?;
         Ok(())
     }
+
+    fn sign_in_failures(&self, username: &str) -> Result<Option<(u32, i64)>> {
+        let client = self.client()?;
+        let row = self.block_on(client.query_opt(
+            "SELECT failures, since FROM sign_in_failures WHERE username = $1",
+            &[&username],
+        ))?;
+        row.map(|row| Ok((u32::try_from(row.try_get::<_, i32>(0)?).unwrap_or(0), row.try_get(1)?)))
+            .transpose()
+    }
+
+    fn record_sign_in_failure(&self, username: &str, now: i64, window: i64) -> Result<()> {
+        let client = self.client()?;
+        // One statement: failures from several processes at once are all counted.
+        self.block_on(client.execute(
+            "INSERT INTO sign_in_failures (username, failures, since) VALUES ($1, 1, $2)
+             ON CONFLICT (username) DO UPDATE SET
+                 failures = CASE WHEN $2 - sign_in_failures.since >= $3 THEN 1
+                                 ELSE sign_in_failures.failures + 1 END,
+                 since = CASE WHEN $2 - sign_in_failures.since >= $3 THEN $2
+                              ELSE sign_in_failures.since END",
+            &[&username, &now, &window],
+        ))?;
+        Ok(())
+    }
+
+    fn clear_sign_in_failures(&self, username: &str) -> Result<()> {
+        let client = self.client()?;
+        self.block_on(client.execute("DELETE FROM sign_in_failures WHERE username = $1", &[&username]))?;
+        Ok(())
+    }
 }
 
 async fn require_worker(client: &impl GenericClient, worker: &WorkerId) -> Result<Role> {

@@ -2,7 +2,7 @@
 //! addresses and the teams each lead reviews.
 
 use outpost_core::{TeamId, WorkerId};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteStorage;
 use crate::error::{Error, Result};
@@ -143,6 +143,45 @@ impl WebAccounts for SqliteStorage {
             .execute("DELETE FROM web_sessions WHERE token_hash = ?1", [token_hash])?;
         Ok(())
     }
+
+    fn sign_in_failures(&self, username: &str) -> Result<Option<(u32, i64)>> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT failures, since FROM sign_in_failures WHERE username = ?1",
+                [username],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn record_sign_in_failure(&self, username: &str, now: i64, window: i64) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO sign_in_failures (username, failures, since) VALUES (?1, 1, ?2)
+                 ON CONFLICT (username) DO UPDATE SET
+                     failures = CASE WHEN ?2 - since >= ?3 THEN 1 ELSE failures + 1 END,
+                     since = CASE WHEN ?2 - since >= ?3 THEN ?2 ELSE since END",
+            params![username, now, window],
+        )?;
+        Ok(())
+    }
+
+    fn clear_sign_in_failures(&self, username: &str) -> Result<()> {
+        self.conn()?
+            .execute("DELETE FROM sign_in_failures WHERE username = ?1", [username])?;
+        Ok(())
+    }
+}
+
+/// v5: failed sign-ins, counted in the database so every server process throttles together.
+pub(super) fn v5_sign_in_failures(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE sign_in_failures (
+            username TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            since    INTEGER NOT NULL
+        ) STRICT;",
+    )
 }
 
 fn require_worker(conn: &rusqlite::Connection, worker: &WorkerId) -> Result<Role> {
