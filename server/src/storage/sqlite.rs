@@ -17,8 +17,13 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[v1_schema, v2_review, leases::v3_devices, audit::v4_audit, web::v5_sign_in_failures];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
+    v1_schema,
+    v2_review,
+    leases::v3_devices,
+    audit::v4_audit,
+    web::v5_sign_in_failures,
+];
 
 #[derive(Debug)]
 pub struct SqliteStorage {
