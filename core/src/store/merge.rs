@@ -119,6 +119,31 @@ impl Store {
         items: &[(DocId, &[u8])],
         also: impl FnOnce(&Transaction<'_>, &[Imported]) -> Result<()>,
     ) -> Result<Vec<Imported>> {
+        // Every Automerge call on a document built from outside bytes may panic on crafted
+        // changes (tests/fuzz/KNOWN.md), not only decoding them. A panic before the commit rolls
+        // the transaction back as it unwinds, and the cache is only updated after the commit:
+        // so it is a refusal, and the store is as it was.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.import_unguarded(items, also))).unwrap_or_else(
+            |_| {
+                Err(match items {
+                    [(id, _)] => Error::InvalidChanges {
+                        id: id.clone(),
+                        reason: "automerge could not apply them (it panicked)".into(),
+                    },
+                    _ => Error::invalid(
+                        "import batch",
+                        "automerge could not apply one of its documents (it panicked)",
+                    ),
+                })
+            },
+        )
+    }
+
+    fn import_unguarded(
+        &mut self,
+        items: &[(DocId, &[u8])],
+        also: impl FnOnce(&Transaction<'_>, &[Imported]) -> Result<()>,
+    ) -> Result<Vec<Imported>> {
         let mut seen = HashSet::new();
         if let Some((id, _)) = items.iter().find(|(id, _)| !seen.insert(id)) {
             return Err(Error::invalid(
