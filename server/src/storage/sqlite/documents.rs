@@ -113,14 +113,16 @@ impl Documents for SqliteStorage {
         let (scope, worker) = scope_sql(device);
         // Each document with entries after the cursor, with what decides how it is sent: how
         // far its log was pruned, its snapshot's size, and since when the device holds it.
+        // Grouped before the join: grouped after it, SQLite's sorter would carry every
+        // candidate's whole snapshot (to take its length later), memory growing with the store.
         let candidates: Vec<Candidate> = {
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT l.doc_id, l.person_id, min(l.seq) AS first, d.pruned_through, length(d.snapshot), dd.since_seq
-                 FROM log l
-                 JOIN documents d ON d.doc_id = l.doc_id
-                 LEFT JOIN device_docs dd ON dd.device_id = ?4 AND dd.doc_id = l.doc_id
-                 WHERE l.seq > ?3 AND l.person_id IN ({scope})
-                 GROUP BY l.doc_id ORDER BY first"
+                "SELECT f.doc_id, f.person_id, f.first, d.pruned_through, length(d.snapshot), dd.since_seq
+                 FROM (SELECT l.doc_id, l.person_id, min(l.seq) AS first FROM log l
+                       WHERE l.seq > ?3 AND l.person_id IN ({scope}) GROUP BY l.doc_id) f
+                 JOIN documents d ON d.doc_id = f.doc_id
+                 LEFT JOIN device_docs dd ON dd.device_id = ?4 AND dd.doc_id = f.doc_id
+                 ORDER BY f.first"
             ))?;
             let rows = stmt.query_map(
                 params![device.team.as_str(), worker, cursor as i64, device.device.as_str()],

@@ -1,33 +1,38 @@
 //! Many devices syncing a day's work each against the real server binary, arriving at a steady
-//! rate (open loop: a slow answer does not delay the next arrival). The server runs as its own
-//! process pinned to one core; this process, the load generator, is pinned to another by the
+//! rate (open loop: a slow answer does not delay the next arrival). The server runs as one or
+//! more processes over the same records (SQLite, or PostgreSQL with `--database-url`), pinned
+//! to the `--server-cpu` list; this process, the load generator, is pinned to another CPU by the
 //! bench script.
 //!
-//! Setup (not timed): the server's database starts as a copy of the seeded caseload; teams of
-//! `team_size` workers are made with the server's admin commands, each worker's phone enrols
-//! over the network, the first phone of each team adds the team's people, and every phone
-//! syncs once. Then each phone writes its day's work offline. Timed: each phone, at its arrival
-//! time, opens a new connection (full TLS handshake) and syncs once, pushing its visits and
-//! receiving its teammates' visits that arrived before it.
+//! Setup (not timed): the server's records start with the seeded caseload (a copy of the cached
+//! SQLite database, or the same documents written into a fresh PostgreSQL schema through the
+//! storage trait); teams of `team_size` workers are made with the server's admin commands, each
+//! worker's phone enrols over the network with server process i mod N, the first phone of each
+//! team adds the team's people, and every phone syncs once. Then each phone writes its day's
+//! work offline. Timed: each phone, at its arrival time, opens a new connection (full TLS
+//! handshake) to its server process and syncs once, pushing its visits and receiving its
+//! teammates' visits that arrived before it.
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use outpost_core::net::{Client, ClientConfig, SyncOptions};
+use outpost_core::net::SyncOptions;
 use outpost_core::{Author, DeviceId, NewPerson, PersonId, RiskTier, Store, TeamId, WorkerId};
+use outpost_server::admin::Command;
+use outpost_server::storage::{ScopePolicy, Storage};
 use outpost_tests::caseload::percentile;
 
+use crate::records::Records;
 use crate::report::{bytes, secs};
 use crate::scenarios::{DAY_SPLICES, DAY_VISITS};
+use crate::server::{self, Server, admin, cpu_time, enrolment_code, mib};
 use crate::setup::{Result, Seeded, write_days_work};
 
-pub const HEADER: &str = "| scenario | devices | arrivals | completed | throughput | latency p50 / p99 / max | \
-                          server's own time p50 / p99 | server CPU | server peak RSS | load generator CPU |\n\
-                          |---|---|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| scenario | server | devices | arrivals | completed | throughput | latency p50 / p99 / max | \
+                          server's own time p50 / p99 | request / response bytes | server CPU | server peak RSS | load generator CPU |\n\
+                          |---|---|---|---|---|---|---|---|---|---|---|---|";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -39,195 +44,57 @@ pub struct Options {
     /// Splices per durable save when typing the day's work (1 for the single-device bench;
     /// more here only to keep the setup of hundreds of phones short).
     pub splices_per_save: usize,
-    pub server_cpu: Option<usize>,
+    /// The CPUs the server processes are pinned to, as taskset takes them (`0`, `0,1`).
+    pub server_cpu: Option<String>,
+    /// A PostgreSQL database (`postgres://user@host/db`) to keep the records in, in a schema of
+    /// the run's own; SQLite when None.
+    pub database_url: Option<String>,
+    /// Server processes over the same records; phones are spread over them in turn.
+    pub servers: usize,
 }
 
-/// The server process, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: std::net::SocketAddr,
-    ca: Vec<u8>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Phone {
-    worker: WorkerId,
-    team: usize,
-    store: Arc<Mutex<Store>>,
-    credential: String,
-    pushed: usize,
-}
-
-/// Runs one admin command of the server binary against `data_dir`; returns what it printed.
-fn admin(bin: &Path, data_dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new(bin)
-        .args(args)
-        .env("OUTPOST_DATA_DIR", data_dir)
-        .env("RUST_LOG", "warn")
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "outpost-server {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    Ok(String::from_utf8(out.stdout)?)
-}
-
-/// The code in `enrol-code`'s answer: the line of four groups of four.
-fn enrolment_code(printed: &str) -> Result<String> {
-    printed
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 19 && l.split('-').count() == 4)
-        .map(str::to_string)
-        .ok_or_else(|| format!("no enrolment code in {printed:?}").into())
-}
-
-fn client(addr: std::net::SocketAddr, ca: &[u8], credential: Option<&str>) -> Result<Client> {
-    let mut config = ClientConfig::new(addr.ip().to_string(), addr.port());
-    config.ca_pem = Some(ca.to_vec());
-    config.credential = credential.map(str::to_string);
-    Ok(Client::new(config)?)
-}
-
-/// Starts the server on a free loopback port, pinned to `cpu` if given, and waits until it
-/// answers over TLS.
-async fn start_server(options: &Options, data_dir: &Path) -> Result<Server> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let mut command = match options.server_cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", &cpu.to_string()]).arg(&options.server_bin);
-            c
-        }
-        None => Command::new(&options.server_bin),
-    };
-    let log = fs::File::create(data_dir.join("server.log"))?;
-    let child = command
-        .arg("serve")
-        .env("OUTPOST_ADDR", addr.to_string())
-        .env("OUTPOST_DATA_DIR", data_dir)
-        .env("NO_COLOR", "1")
-        // Every simulated phone enrols from this one loopback address.
-        .env("OUTPOST_ENROL_RATE", "off")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()?;
-    let mut server = Server {
-        child,
-        addr,
-        ca: Vec::new(),
-    };
-    let ca_path = data_dir.join("tls").join("ca.pem");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(ca) = fs::read(&ca_path)
-            && !ca.is_empty()
-            && client(addr, &ca, None)?.health().await.is_ok()
-        {
-            server.ca = ca;
-            return Ok(server);
-        }
-        if let Some(status) = server.child.try_wait()? {
-            return Err(format!(
-                "the server exited ({status}); see {}",
-                data_dir.join("server.log").display()
-            )
-            .into());
-        }
-        if Instant::now() > deadline {
-            return Err("the server did not answer within 30 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The server's own time for its last `n` sync requests, from its access log (`micros=`):
-/// from the request's arrival to its answer being ready, without the network or the device.
-fn server_times(log: &Path, n: usize) -> Result<Vec<Duration>> {
-    let text = fs::read_to_string(log)?;
-    let mut times: Vec<Duration> = text
-        .lines()
-        .filter(|l| l.contains("/v1/sync"))
-        .filter_map(|l| {
-            let after = &l[l.find("micros=")? + "micros=".len()..];
-            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok().map(Duration::from_micros)
-        })
-        .collect();
-    times = times.split_off(times.len().saturating_sub(n));
-    times.sort();
-    Ok(times)
-}
-
-/// (peak resident set, current resident set) in bytes, from /proc/<pid>/status.
-fn memory(pid: u32) -> Result<(u64, u64)> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
-}
-
-/// CPU time (user + system) a process has used, from /proc/<pid>/stat, in clock ticks of
-/// 1/100 s (USER_HZ, 100 on every Linux this runs on).
-fn cpu_time(pid: &str) -> Result<Duration> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("unreadable /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .ok_or("unreadable /proc stat")
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+/// A phone: a worker's store, enrolled with server process `server`.
+pub struct Phone {
+    pub worker: WorkerId,
+    pub team: usize,
+    pub store: Arc<Mutex<Store>>,
+    pub credential: String,
+    pub server: usize,
+    pub pushed: usize,
 }
 
 pub async fn run(seeded: &Seeded, options: &Options) -> Result<()> {
+    if options.servers > 1 && options.database_url.is_none() {
+        return Err("several server processes share one PostgreSQL database: give --database-url".into());
+    }
     let teams = options.devices.div_ceil(options.team_size.max(1));
     let work_dir = tempfile::tempdir_in(&seeded.dir)?;
-    let data_dir = work_dir.path().join("server");
-    fs::create_dir_all(&data_dir)?;
-    fs::copy(&seeded.server, data_dir.join("outpost.sqlite3"))?;
+    let records = Records::create(&work_dir.path().join("server"), options.database_url.as_deref(), "load")?;
     // Phones' stores on a memory file system when there is one: their fsyncs are not what is
     // measured, and the load generator must not be the bottleneck.
-    let shm = Path::new("/dev/shm");
-    let phone_dir = if shm.is_dir() {
-        tempfile::tempdir_in(shm)?
-    } else {
-        tempfile::tempdir_in(work_dir.path())?
-    };
+    let phone_dir = phone_dir(work_dir.path())?;
 
     let started = Instant::now();
-    let codes = make_accounts(options, &data_dir, teams)?;
+    let codes = {
+        let storage = hold_caseload(seeded, &records)?;
+        make_accounts(storage.as_ref(), &records, options.devices, teams)?
+    };
     eprintln!(
-        "load: {teams} teams and {} workers made with the admin commands in {}",
+        "load: the caseload in {} and {teams} teams and {} workers made with the admin commands in {}",
+        records.backend(),
         options.devices,
         secs(started.elapsed())
     );
-    let server = start_server(options, &data_dir).await?;
-    let pid = server.child.id();
+    let servers = server::start(
+        &options.server_bin,
+        &records,
+        options.servers,
+        options.server_cpu.as_deref(),
+    )
+    .await?;
     let started = Instant::now();
-    let mut phones = enrol_phones(&server, codes, phone_dir.path()).await?;
-    add_people_and_sync(&server, &phones, teams, options.people_per_team).await?;
+    let mut phones = enrol_phones(&servers, codes, phone_dir.path()).await?;
+    add_people_and_sync(&servers, &phones, teams, options.people_per_team).await?;
     eprintln!(
         "load: {} phones enrolled and synced once in {}",
         phones.len(),
@@ -242,45 +109,83 @@ pub async fn run(seeded: &Seeded, options: &Options) -> Result<()> {
         secs(started.elapsed())
     );
 
-    let (hwm_before, rss_before) = memory(pid)?;
-    let server_cpu_before = cpu_time(&pid.to_string())?;
+    let before: Vec<(u64, u64)> = servers.iter().map(Server::memory).collect::<Result<_>>()?;
+    let marks: Vec<u64> = servers.iter().map(Server::log_mark).collect::<Result<_>>()?;
+    let server_cpu_before: Vec<Duration> = servers.iter().map(Server::cpu_time).collect::<Result<_>>()?;
+    let postgres_cpu_before = postgres_cpu();
     let own_cpu_before = cpu_time("self")?;
-    let outcome = timed_phase(&server, &phones, options).await?;
-    let server_cpu = cpu_time(&pid.to_string())? - server_cpu_before;
+    let outcome = timed_phase(&servers, &phones, options).await?;
     let own_cpu = cpu_time("self")? - own_cpu_before;
-    let (hwm, rss) = memory(pid)?;
-    drop(server);
-    let on_server = server_times(&data_dir.join("server.log"), options.devices)?;
+    // Backends that exit during the run (other sessions' connections) take their CPU with them.
+    let postgres_cpu = postgres_cpu().saturating_sub(postgres_cpu_before);
+    let server_cpu: Vec<Duration> = servers
+        .iter()
+        .zip(&server_cpu_before)
+        .map(|(s, before)| Ok(s.cpu_time()? - *before))
+        .collect::<Result<_>>()?;
+    let after: Vec<(u64, u64)> = servers.iter().map(Server::memory).collect::<Result<_>>()?;
+    let on_server = server::server_times(&servers, &marks)?;
+    for note in server::log_notes(&servers, &marks, 5)? {
+        eprintln!("load: {note}");
+    }
+    drop(servers);
 
+    let span = outcome.span.as_secs_f64();
     eprintln!(
-        "load: the server's own time per sync (access log, last {}): p50 {}, p99 {}, max {}",
+        "load: the server's own time per sync (access logs, the timed phase's {}): p50 {}, p99 {}, max {}",
         on_server.len(),
         secs(percentile(&on_server, 50.0)),
         secs(percentile(&on_server, 99.0)),
         secs(on_server.last().copied().unwrap_or_default())
     );
+    for (i, (((hwm_before, rss_before), (hwm, rss)), cpu)) in before.iter().zip(&after).zip(&server_cpu).enumerate() {
+        eprintln!(
+            "load: server process {}: RSS {} before the timed phase (peak {} until then), {} after, peak {}; \
+             CPU {} ({:.0}% of one core)",
+            i + 1,
+            mib(*rss_before),
+            mib(*hwm_before),
+            mib(*rss),
+            mib(*hwm),
+            secs(*cpu),
+            cpu.as_secs_f64() / span * 100.0
+        );
+    }
+    if records.url.is_some() {
+        // PostgreSQL's own processes are not pinned, and this counts every one of them on the
+        // machine (other sessions' too), so it is an upper bound.
+        eprintln!(
+            "load: PostgreSQL processes (unpinned, all on the machine) used {} of CPU in the timed phase ({:.0}% of one core)",
+            secs(postgres_cpu),
+            postgres_cpu.as_secs_f64() / span * 100.0
+        );
+    }
     eprintln!(
-        "load: {} bytes pushed and {} bytes received in {} syncs ({} documents received); server RSS {} before the \
-         timed phase (peak {} until then), {} after",
+        "load: {} bytes pushed and {} bytes received in {} syncs ({} documents received)",
         bytes(outcome.request_bytes),
         bytes(outcome.response_bytes),
         outcome.latencies.len(),
         outcome.received,
-        mib(rss_before),
-        mib(hwm_before),
-        mib(rss)
     );
     outcome.print_by_arrival(options.devices);
     let mut latencies = outcome.latencies.clone();
     latencies.sort();
-    let span = outcome.span.as_secs_f64();
+    let cpu_total: Duration = server_cpu.iter().sum();
+    let peak_total: u64 = after.iter().map(|(hwm, _)| hwm).sum();
+    let peaks = if after.len() > 1 {
+        let each: Vec<String> = after.iter().map(|(hwm, _)| mib(*hwm)).collect();
+        format!("**{}** ({})", mib(peak_total), each.join(" + "))
+    } else {
+        format!("**{}**", mib(peak_total))
+    };
     println!(
-        "| {} devices, a day's work each ({DAY_VISITS} visits), arriving over {:.0} s, teams of {} | {} | {:.1}/s \
-         | {} | **{:.1} syncs/s** over {} | **{}** / **{}** / {} | {} / {} | {} ({:.0}% of one core) | **{}** | {} ({:.0}% \
-         of one core) |",
+        "| {} devices, a day's work each ({DAY_VISITS} visits), arriving over {:.0} s, teams of {} | {} | {} | {:.1}/s \
+         | {} | **{:.1} syncs/s** over {} | **{}** / **{}** / {} | {} / {} | {} / {} | {} ({:.0}% of one core) | {} \
+         | {} ({:.0}% of one core) |",
         options.devices,
         options.seconds,
         options.team_size,
+        describe(&records, options),
         options.devices,
         options.devices as f64 / options.seconds,
         if outcome.failures.is_empty() {
@@ -295,9 +200,11 @@ pub async fn run(seeded: &Seeded, options: &Options) -> Result<()> {
         secs(latencies.last().copied().unwrap_or_default()),
         secs(percentile(&on_server, 50.0)),
         secs(percentile(&on_server, 99.0)),
-        secs(server_cpu),
-        server_cpu.as_secs_f64() / span * 100.0,
-        mib(hwm),
+        bytes(outcome.request_bytes),
+        bytes(outcome.response_bytes),
+        secs(cpu_total),
+        cpu_total.as_secs_f64() / span * 100.0,
+        peaks,
         secs(own_cpu),
         own_cpu.as_secs_f64() / span * 100.0,
     );
@@ -313,28 +220,104 @@ pub async fn run(seeded: &Seeded, options: &Options) -> Result<()> {
     }
 }
 
+/// "PostgreSQL, 2 processes on CPU 0": the server column.
+pub fn describe(records: &Records, options: &Options) -> String {
+    format!(
+        "{}, {} process{}{}",
+        records.backend(),
+        options.servers,
+        if options.servers == 1 { "" } else { "es" },
+        match &options.server_cpu {
+            Some(cpus) => format!(" on CPU {cpus}"),
+            None => " (unpinned)".into(),
+        }
+    )
+}
+
+/// Where phones keep their stores: /dev/shm when there is one, else beside the run's files.
+pub fn phone_dir(fallback: &Path) -> Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    Ok(if shm.is_dir() {
+        tempfile::tempdir_in(shm)?
+    } else {
+        tempfile::tempdir_in(fallback)?
+    })
+}
+
+/// The caseload the server holds beside the load: a copy of the cached SQLite database, or the
+/// same documents written into PostgreSQL through the storage trait. Returns the records open.
+fn hold_caseload(seeded: &Seeded, records: &Records) -> Result<Arc<dyn Storage>> {
+    if records.url.is_none() {
+        fs::copy(&seeded.server, records.data_dir.join("outpost.sqlite3"))?;
+        let storage = records.open()?;
+        // Seeding wrote every document's listing: the server need not list them again
+        // (loading each one) when it first starts, as it would after an upgrade.
+        storage.relist_done()?;
+        return Ok(storage);
+    }
+    let started = Instant::now();
+    let storage = records.open()?;
+    let (written, _) = crate::seed::seed_storage(seeded, storage.as_ref(), None)?;
+    eprintln!(
+        "load: {written} documents of the caseload seeded into PostgreSQL in {}",
+        secs(started.elapsed())
+    );
+    Ok(storage)
+}
+
+/// CPU time used by every process named `postgres*` on the machine.
+fn postgres_cpu() -> Duration {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| fs::read_to_string(e.path().join("comm")).is_ok_and(|comm| comm.starts_with("postgres")))
+        .filter_map(|e| cpu_time(&e.file_name().to_string_lossy()).ok())
+        .sum()
+}
+
 /// Teams `load-01`... and a worker `lw-001`... per device, spread over them in turn, made with
 /// the server's admin commands; returns each worker with their team and enrolment code.
-fn make_accounts(options: &Options, data_dir: &Path, teams: usize) -> Result<Vec<(String, usize, String)>> {
-    let bin = &options.server_bin;
+pub fn make_accounts(
+    storage: &dyn Storage,
+    records: &Records,
+    devices: usize,
+    teams: usize,
+) -> Result<Vec<(String, usize, String)>> {
     for t in 0..teams {
         let team = team_name(t);
         admin(
-            bin,
-            data_dir,
-            &["create-team", &team, "--name", &team, "--scope", "team"],
+            storage,
+            records,
+            Command::CreateTeam {
+                id: TeamId::new(&team)?,
+                name: team,
+                scope: ScopePolicy::Team,
+            },
         )?;
     }
-    let mut codes = Vec::with_capacity(options.devices);
-    for i in 0..options.devices {
+    let mut codes = Vec::with_capacity(devices);
+    for i in 0..devices {
         let worker = format!("lw-{:03}", i + 1);
-        let team = team_name(i % teams);
         admin(
-            bin,
-            data_dir,
-            &["add-worker", &worker, "--name", &worker, "--team", &team],
+            storage,
+            records,
+            Command::AddWorker {
+                id: WorkerId::new(&worker)?,
+                name: worker.clone(),
+                team: TeamId::new(team_name(i % teams))?,
+                lead: false,
+            },
         )?;
-        let code = enrolment_code(&admin(bin, data_dir, &["enrol-code", &worker])?)?;
+        let code = enrolment_code(&admin(
+            storage,
+            records,
+            Command::EnrolCode {
+                worker: WorkerId::new(&worker)?,
+                valid_hours: 24,
+            },
+        )?)?;
         codes.push((worker, i % teams, code));
     }
     Ok(codes)
@@ -344,11 +327,14 @@ fn team_name(t: usize) -> String {
     format!("load-{:02}", t + 1)
 }
 
-/// Enrols each worker's phone over the network, as the app does, with its store in `dir`.
-async fn enrol_phones(server: &Server, codes: Vec<(String, usize, String)>, dir: &Path) -> Result<Vec<Phone>> {
+/// Enrols each worker's phone over the network, as the app does, with its store in `dir`;
+/// phone i with server process i mod N.
+pub async fn enrol_phones(servers: &[Server], codes: Vec<(String, usize, String)>, dir: &Path) -> Result<Vec<Phone>> {
     let mut phones = Vec::with_capacity(codes.len());
-    for (worker, team, code) in codes {
-        let enrolled = client(server.addr, &server.ca, None)?
+    for (i, (worker, team, code)) in codes.into_iter().enumerate() {
+        let server = i % servers.len();
+        let enrolled = servers[server]
+            .client(None)?
             .enrol(&code, &format!("{worker}'s phone"))
             .await?;
         let worker = WorkerId::new(&worker)?;
@@ -359,6 +345,7 @@ async fn enrol_phones(server: &Server, codes: Vec<(String, usize, String)>, dir:
             team,
             store: Arc::new(Mutex::new(store)),
             credential: enrolled.credential,
+            server,
             pushed: 0,
         });
     }
@@ -366,7 +353,7 @@ async fn enrol_phones(server: &Server, codes: Vec<(String, usize, String)>, dir:
 }
 
 /// The first phone of each team adds the team's people; it syncs first, then every other.
-async fn add_people_and_sync(server: &Server, phones: &[Phone], teams: usize, people: usize) -> Result<()> {
+pub async fn add_people_and_sync(servers: &[Server], phones: &[Phone], teams: usize, people: usize) -> Result<()> {
     for t in 0..teams {
         let team = TeamId::new(team_name(t))?;
         let members: Vec<WorkerId> = phones
@@ -396,7 +383,8 @@ async fn add_people_and_sync(server: &Server, phones: &[Phone], teams: usize, pe
     order.sort_by_key(|&i| (i >= teams, i));
     for i in order {
         let phone = &phones[i];
-        client(server.addr, &server.ca, Some(&phone.credential))?
+        servers[phone.server]
+            .client(Some(&phone.credential))?
             .sync(Arc::clone(&phone.store), SyncOptions::default())
             .await?;
     }
@@ -404,7 +392,7 @@ async fn add_people_and_sync(server: &Server, phones: &[Phone], teams: usize, pe
 }
 
 /// Each phone writes its day's work offline, visiting its team's people.
-fn type_days_work(phones: &mut [Phone], splices_per_save: usize) -> Result<()> {
+pub fn type_days_work(phones: &mut [Phone], splices_per_save: usize) -> Result<()> {
     for (i, phone) in phones.iter_mut().enumerate() {
         let mut store = phone.store.lock().map_err(|_| "store lock poisoned")?;
         let team = TeamId::new(team_name(phone.team))?;
@@ -436,14 +424,14 @@ struct Outcome {
 
 /// Phone i arrives at i * (seconds / devices), opens a new connection and syncs once. Latency
 /// runs from its arrival, so time spent waiting behind earlier syncs counts.
-async fn timed_phase(server: &Server, phones: &[Phone], options: &Options) -> Result<Outcome> {
+async fn timed_phase(servers: &[Server], phones: &[Phone], options: &Options) -> Result<Outcome> {
     let interval = Duration::from_secs_f64(options.seconds / options.devices as f64);
     let t0 = tokio::time::Instant::now() + Duration::from_millis(200);
     let mut tasks = Vec::with_capacity(phones.len());
     for (i, phone) in phones.iter().enumerate() {
         let arrival = t0 + interval * i as u32;
         let store = Arc::clone(&phone.store);
-        let mut c = client(server.addr, &server.ca, Some(&phone.credential))?;
+        let mut c = servers[phone.server].client(Some(&phone.credential))?;
         let expected = phone.pushed;
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(arrival).await;
@@ -504,8 +492,4 @@ impl Outcome {
             by_arrival.join("; ")
         );
     }
-}
-
-fn mib(n: u64) -> String {
-    format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
 }

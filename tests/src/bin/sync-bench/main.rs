@@ -6,16 +6,29 @@
 //! sync-bench noop [--runs N]        a sync with nothing to exchange
 //! sync-bench rural [--runs N]       the day's work over 100 kbit/s with a 400 ms round trip
 //! sync-bench load --server-bin PATH [--devices N] [--seconds S] [--team-size N]
-//!                 [--splices-per-save N] [--server-cpu CPU] [--no-header]
-//!                                   many devices against the server binary, open loop
+//!                 [--splices-per-save N] [--server-cpu CPUS] [--database-url URL] [--servers N]
+//!                 [--no-header]
+//!                                   many devices against the server binary, open loop; with
+//!                                   --database-url, N server processes over one PostgreSQL
+//! sync-bench memory --server-bin PATH [--docs 1000,10000,50000] [--database-url URL]
+//!                 [--server-cpu CPUS] [--no-header]
+//!                                   the server's memory holding N documents: a fresh device
+//!                                   pulls them all, then devices push a day's work
+//! sync-bench compare (export DIR | pull --docs N --server-bin PATH [--server-cpu CPU])
+//!                                   Outpost's half of scripts/compare-automerge-repo.sh
 //!
 //! `--small` uses the small caseload (seconds rather than minutes; for trying the bench out).
 //! The caseload and a server database seeded with it are cached under `target/bench-data/`.
 //! `scripts/bench-sync.sh` runs them all.
 
+mod compare;
 mod load;
+mod memory;
+mod records;
 mod report;
 mod scenarios;
+mod seed;
+mod server;
 mod setup;
 
 use std::path::PathBuf;
@@ -23,9 +36,10 @@ use std::process::ExitCode;
 
 use setup::{Result, Seeded};
 
-const USAGE: &str = "usage: sync-bench (header | pull | days-work | noop | rural | load --server-bin PATH) \
-                     [--small] [--runs N] [--devices N] [--seconds S] [--team-size N] [--splices-per-save N] \
-                     [--server-cpu CPU] [--no-header]";
+const USAGE: &str = "usage: sync-bench (header | pull | days-work | noop | rural | load --server-bin PATH \
+                     | memory --server-bin PATH) [--small] [--runs N] [--devices N] [--seconds S] [--team-size N] \
+                     [--splices-per-save N] [--server-cpu CPUS] [--database-url URL] [--servers N] \
+                     [--docs N,N,...] [--no-header]";
 
 #[derive(Debug)]
 struct Args {
@@ -34,6 +48,8 @@ struct Args {
     no_header: bool,
     runs: Option<usize>,
     load: load::Options,
+    /// `memory`: the stored document counts to measure.
+    docs: Vec<usize>,
 }
 
 fn parse(args: &[String]) -> std::result::Result<Args, String> {
@@ -44,6 +60,7 @@ fn parse(args: &[String]) -> std::result::Result<Args, String> {
         small: false,
         no_header: false,
         runs: None,
+        docs: vec![1_000, 10_000, 50_000],
         load: load::Options {
             server_bin: PathBuf::new(),
             devices: 200,
@@ -52,6 +69,8 @@ fn parse(args: &[String]) -> std::result::Result<Args, String> {
             people_per_team: 8,
             splices_per_save: 10,
             server_cpu: None,
+            database_url: None,
+            servers: 1,
         },
     };
     while let Some(flag) = args.next() {
@@ -72,7 +91,22 @@ fn parse(args: &[String]) -> std::result::Result<Args, String> {
             }
             "--team-size" => parsed.load.team_size = number(value()?)?.max(1),
             "--splices-per-save" => parsed.load.splices_per_save = number(value()?)?.max(1),
-            "--server-cpu" => parsed.load.server_cpu = Some(number(value()?)?),
+            "--server-cpu" => {
+                let v = value()?;
+                if v.is_empty() || !v.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '-') {
+                    return Err(format!("--server-cpu: {v:?} is not a CPU list such as 0 or 0,1"));
+                }
+                parsed.load.server_cpu = Some(v.clone());
+            }
+            "--database-url" => parsed.load.database_url = Some(value()?.clone()),
+            "--servers" => parsed.load.servers = number(value()?)?.max(1),
+            "--docs" => {
+                parsed.docs = value()?
+                    .split(',')
+                    .map(|n| n.trim().replace('_', "").parse::<usize>().map(|n| n.max(1)))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| "--docs: give document counts such as 1000,10000,50000".to_string())?;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -82,6 +116,9 @@ fn parse(args: &[String]) -> std::result::Result<Args, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(("compare", rest)) = args.split_first().map(|(first, rest)| (first.as_str(), rest)) {
+        return compare::main(rest);
+    }
     let args = match parse(&args) {
         Ok(args) => args,
         Err(message) => {
@@ -104,12 +141,18 @@ fn run(args: &Args) -> Result<()> {
             println!("{}", report::HEADER);
             return Ok(());
         }
-        "pull" | "days-work" | "noop" | "rural" | "load" => {}
+        "pull" | "days-work" | "noop" | "rural" | "load" | "memory" => {}
         other => return Err(format!("unknown scenario {other:?}\n{USAGE}").into()),
     }
     let seeded = Seeded::prepare(!args.small)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
+        if args.scenario == "memory" {
+            if args.load.server_bin.as_os_str().is_empty() {
+                return Err("memory needs --server-bin (target/release/outpost-server)".into());
+            }
+            return memory::run(&seeded, &args.load, &args.docs, args.no_header).await;
+        }
         if args.scenario == "load" {
             if args.load.server_bin.as_os_str().is_empty() {
                 return Err("load needs --server-bin (target/release/outpost-server)".into());

@@ -10,7 +10,7 @@ use chrono::Utc;
 use outpost_core::{DocId, DocType, NewVisit, PersonId, ReviewAction, Section, Setting, Store, TeamId, WorkerId};
 use outpost_server::AppState;
 use outpost_server::storage::sqlite::SqliteStorage;
-use outpost_server::storage::{Accounts, DocWrite, Documents, PersonScope, Role, ScopePolicy, Storage, SyncWrite};
+use outpost_server::storage::{DocWrite, Documents, PersonScope, Role, ScopePolicy, Storage, SyncWrite};
 use outpost_tests::caseload::{BENCH_END, Config, Scratch, Summary, bench_data_dir, cached};
 use outpost_tests::world::World;
 use rand::rngs::StdRng;
@@ -31,6 +31,8 @@ pub struct Seeded {
     pub team: TeamId,
     /// The worker whose phones the benches enrol (w01).
     pub worker: WorkerId,
+    /// Workers w01.. of the team, as the generator named them.
+    pub workers: usize,
     pub dir: PathBuf,
 }
 
@@ -72,6 +74,7 @@ impl Seeded {
             server,
             team,
             worker: WorkerId::new("w01")?,
+            workers: config.workers,
             dir,
         })
     }
@@ -103,12 +106,7 @@ pub fn pull_floor(storage: &SqliteStorage, device: &outpost_server::storage::Dev
 /// device only changes that device wrote.
 fn seed(generated: &Path, path: &Path, config: &Config, team: &TeamId, dir: &Path) -> Result<()> {
     let storage = SqliteStorage::open(path)?;
-    storage.create_team(team, "North locality", ScopePolicy::Team)?;
-    for i in 0..config.workers {
-        let id = WorkerId::new(format!("w{:02}", i + 1))?;
-        storage.add_worker(&id, id.as_str(), Role::Worker, team)?;
-    }
-    storage.add_worker(&WorkerId::new("lead-north")?, "lead-north", Role::Lead, team)?;
+    seed_accounts(&storage, team, config.workers)?;
 
     // A copy: opening a store records a new actor in it, and the cached one stays as generated.
     let scratch = Scratch::copy(generated, dir)?;
@@ -175,6 +173,17 @@ fn seed(generated: &Path, path: &Path, config: &Config, team: &TeamId, dir: &Pat
             },
         )?;
     }
+    Ok(())
+}
+
+/// The team, its workers w01.. and its lead, with the generator's ids.
+pub fn seed_accounts(storage: &dyn Storage, team: &TeamId, workers: usize) -> Result<()> {
+    storage.create_team(team, "North locality", ScopePolicy::Team)?;
+    for i in 0..workers {
+        let id = WorkerId::new(format!("w{:02}", i + 1))?;
+        storage.add_worker(&id, id.as_str(), Role::Worker, team)?;
+    }
+    storage.add_worker(&WorkerId::new("lead-north")?, "lead-north", Role::Lead, team)?;
     Ok(())
 }
 
