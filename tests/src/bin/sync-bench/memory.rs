@@ -175,7 +175,7 @@ async fn measure(seeded: &Seeded, options: &Options, docs: usize) -> Result<Meas
     let (hwm_pull, rss_pull) = server.memory()?;
     let on_server = server::server_times(&servers, &[mark])?;
     eprintln!(
-        "memory: {} documents pulled in {} rounds, {} ({} of it the server's own time, at most {} a round), {} response \
+        "memory: {} documents pulled in {} round(s), {} ({} of it the server's own time, at most {} a round), {} response \
          bytes; server RSS {} after, peak {}",
         bytes(written as u64),
         pulled.rounds,
