@@ -60,6 +60,18 @@ pub fn checkpoint_message(seq: u64, hash: &ChainHash, at: i64) -> Vec<u8> {
 }
 
 /// A short name for a public key: the first 8 bytes of its SHA-256, in hex.
+/// Why a backend refused to sign a checkpoint over its segment: the entry at `broken` fails the
+/// chain, or (None) the entry after `last` is missing. Shared so both backends say the same.
+pub(crate) fn unsigned_segment(broken: Option<&dyn std::fmt::Display>, last: u64) -> Error {
+    Error::Conflict(match broken {
+        Some(broken) => format!("no checkpoint was signed: the audit trail is broken at {broken}"),
+        None => format!(
+            "no checkpoint was signed: the audit trail is broken at seq {}: the entry is missing",
+            last + 1
+        ),
+    })
+}
+
 pub fn key_id(public_key: &[u8]) -> String {
     signing::hex(&Sha256::digest(public_key)[..8])
 }

@@ -251,17 +251,12 @@ async fn check_segment(tx: &Transaction<'_>, seq: u64) -> Result<()> {
         )
         .await?;
     for row in &rows {
-        chain.check(&chained(row)?).map_err(|broken| {
-            Error::Conflict(format!(
-                "no checkpoint was signed: the audit trail is broken at {broken}"
-            ))
-        })?;
+        chain
+            .check(&chained(row)?)
+            .map_err(|broken| crate::audit::unsigned_segment(Some(&broken), chain.seq()))?;
     }
     if chain.seq() != seq {
-        return Err(Error::Conflict(format!(
-            "no checkpoint was signed: the audit trail is broken at seq {}: the entry is missing",
-            chain.seq() + 1
-        )));
+        return Err(crate::audit::unsigned_segment(None, chain.seq()));
     }
     Ok(())
 }

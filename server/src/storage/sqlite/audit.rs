@@ -289,17 +289,12 @@ fn check_segment(conn: &Connection, seq: u64) -> Result<()> {
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query([sql_seq(chain.seq()), sql_seq(seq)])?;
     while let Some(row) = rows.next()? {
-        chain.check(&chained(row)?).map_err(|broken| {
-            Error::Conflict(format!(
-                "no checkpoint was signed: the audit trail is broken at {broken}"
-            ))
-        })?;
+        chain
+            .check(&chained(row)?)
+            .map_err(|broken| crate::audit::unsigned_segment(Some(&broken), chain.seq()))?;
     }
     if chain.seq() != seq {
-        return Err(Error::Conflict(format!(
-            "no checkpoint was signed: the audit trail is broken at seq {}: the entry is missing",
-            chain.seq() + 1
-        )));
+        return Err(crate::audit::unsigned_segment(None, chain.seq()));
     }
     Ok(())
 }
