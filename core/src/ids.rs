@@ -94,7 +94,11 @@ impl Author {
 
     /// Reads an author written by `to_automerge`; None for changes without a recognisable author.
     pub(crate) fn from_automerge(author: &automerge::Author<'_>) -> Option<Self> {
-        let text = std::str::from_utf8(author.as_bytes()).ok()?;
+        Self::parse(std::str::from_utf8(author.as_bytes()).ok()?)
+    }
+
+    /// Reads `worker/device`, the form `to_automerge` records and author marks carry.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let (worker, device) = text.split_once('/')?;
         Some(Self {
             worker: WorkerId::new(worker).ok()?,

@@ -7,6 +7,7 @@
 mod device;
 mod document;
 mod error;
+pub mod forget;
 mod ids;
 mod model;
 pub mod net;
