@@ -86,6 +86,16 @@ pub enum Command {
         #[arg(long, value_parser = team_id)]
         team: TeamId,
     },
+    /// Everything held about a person (their records, review history, who accessed them) as a
+    /// document that prints to PDF, or as JSON; printed, or written to a new file.
+    SubjectAccess {
+        #[arg(value_parser = person_id)]
+        person: PersonId,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Set a team lead's password for the review pages, read from standard input (one line).
     /// Their signed-in sessions end.
     SetPassword {
@@ -207,6 +217,9 @@ pub fn run(command: Command, storage: &dyn Storage, database: &Database) -> Resu
             Ok(format!(
                 "moved person {person} to team {team}; devices follow at their next sync"
             ))
+        }
+        Command::SubjectAccess { person, json, out } => {
+            crate::subject_access::run_admin(storage, &person, json, out.as_deref())
         }
         Command::SetPassword { lead, password } => {
             match storage.worker(&lead)? {

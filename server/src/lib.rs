@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod review;
 pub mod signing;
 pub mod storage;
+pub mod subject_access;
 pub mod sync;
 pub mod tls;
 pub mod web;

@@ -10,6 +10,7 @@ mod queue;
 mod records;
 pub mod session;
 pub mod sign_in;
+pub(crate) mod subject_access;
 mod visit;
 
 use axum::Router;
@@ -61,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(visit::router())
         .merge(person::router())
         .merge(caseload::router())
+        .merge(subject_access::router())
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -84,8 +84,11 @@ pub fn carry(
 /// Each anchored sequence's old elements: where each kept one sits in the new sequence, and
 /// which were cut.
 struct AnchorIndex {
-    by_path: HashMap<Vec<Step>, (HashMap<Element, usize>, HashSet<Element>)>,
+    by_path: HashMap<Vec<Step>, Anchored>,
 }
+
+/// Where each kept old element sits in the new sequence, and the old elements cut.
+type Anchored = (HashMap<Element, usize>, HashSet<Element>);
 
 /// An old element: the actor and counter of the operation that inserted it.
 type Element = (ActorId, u64);

@@ -73,6 +73,7 @@ fn page(title: &str, loaded: &Loaded) -> Markup {
     let open: Vec<&ActionListing> = actions.iter().filter(|a| !a.done && !a.cancelled).collect();
     html! {
         h1 { (title) }
+        p { a href=(format!("/review/people/{}/subject-access", person.id)) { "Subject access export (everything held about them)" } }
         dl.facts {
             dt { "Name" } dd dir="auto" { (field(&person.name, text)) }
             @if let Some(preferred) = &person.preferred_name {
