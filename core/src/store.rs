@@ -6,6 +6,7 @@ pub(crate) mod chunks;
 pub(crate) mod disk;
 mod encryption;
 mod enrolment;
+mod forget;
 mod index;
 mod merge;
 mod queries;
@@ -96,6 +97,9 @@ impl Store {
         };
         if store.meta_i64("reindex")? != 0 {
             store.rebuild_index()?;
+        }
+        if store.meta_i64("scrub")? != 0 {
+            store.scrub_once()?;
         }
         Ok(store)
     }

@@ -75,12 +75,14 @@ fn request() -> impl Strategy<Value = Request> {
             prop::collection::vec(automerge_sync(), 0..2),
         ),
         any::<bool>(),
+        prop::collection::vec(held_edit(), 0..2),
     )
         .prop_map(
             |(
                 (protocol, min_protocol, capabilities, epoch, cursor),
                 (actors, dropped, inventory, pushes, automerge_sync),
                 retire_ready,
+                held,
             )| Request {
                 protocol,
                 min_protocol,
@@ -93,8 +95,22 @@ fn request() -> impl Strategy<Value = Request> {
                 pushes,
                 automerge_sync,
                 retire_ready,
+                held,
             },
         )
+}
+
+fn held_edit() -> impl Strategy<Value = outpost_core::sync::wire::HeldEdit> {
+    (id(), prop::collection::vec(".{0,8}", 0..3), any::<u32>(), ".{0,30}").prop_map(|(doc, keys, at, text)| {
+        outpost_core::sync::wire::HeldEdit {
+            doc,
+            held: outpost_core::forget::Held {
+                path: keys.into_iter().map(outpost_core::forget::Step::Key).collect(),
+                at: at as usize,
+                text,
+            },
+        }
+    })
 }
 
 fn head() -> impl Strategy<Value = Head> {

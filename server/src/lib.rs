@@ -10,6 +10,7 @@ pub mod database;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod redaction;
 pub mod review;
 pub mod signing;
 pub mod storage;

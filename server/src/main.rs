@@ -72,6 +72,23 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Remove a passage from a visit section, as a team lead, from every copy (history
+    /// included): the server's at once, each device's at its next sync. The passage must occur
+    /// in the section exactly once. Audited with the reason, never the text.
+    Redact {
+        visit: String,
+        /// The section: what_matters, strengths, support_network, goals, risks_and_concerns
+        /// or community_connections.
+        #[arg(long)]
+        section: String,
+        /// The exact text to remove.
+        #[arg(long)]
+        passage: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        lead: String,
+    },
     /// The audit trail: verify it, sign a checkpoint, read it by record or user, export it,
     /// remove old segments.
     Audit {
@@ -127,6 +144,24 @@ fn run(command: Command, data_dir: &Path, database: &Database) -> Result<(), Str
             lead,
             comment,
         } => run_review(data_dir, database, decision, &visit, &lead, comment.as_deref()),
+        Command::Redact {
+            visit,
+            section,
+            passage,
+            reason,
+            lead,
+        } => {
+            let storage = open(database)?;
+            let service =
+                outpost_server::sync::SyncService::new(storage, Default::default()).map_err(|e| e.to_string())?;
+            let visit = DocId::new(visit).map_err(|e| e.to_string())?;
+            let lead = WorkerId::new(lead).map_err(|e| e.to_string())?;
+            outpost_server::redaction::redact_passage(&service, &lead, &visit, &section, &passage, &reason, "")
+                .map_err(|e| e.to_string())?;
+            println!("removed the passage from visit {visit}; devices replace their copies at their next sync");
+            seal_due(data_dir, service.storage().as_ref());
+            Ok(())
+        }
         Command::Audit { command } => run_audit(data_dir, database, command),
         Command::Admin(admin::Command::Restore { backup }) => {
             // Restore works on the file itself, with no connection open.

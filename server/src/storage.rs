@@ -213,6 +213,22 @@ pub struct SyncWrite {
     /// exist). Another server process may have written it since: then nothing is written and
     /// the write fails with `Error::Stale`, and the caller merges again.
     pub expected: Vec<(DocId, Vec<ChangeHash>)>,
+    /// Documents written above that a lead redacted: each replaces its document's history. The
+    /// bytes are the `outpost_core::forget::Redaction` (CBOR) devices holding the old version
+    /// need; every older log entry of the document is deleted.
+    pub redactions: Vec<(DocId, Vec<u8>)>,
+    /// Edits a device made offline inside passages since removed, for a lead to decide.
+    pub held: Vec<HeldRow>,
+}
+
+/// An edit held back after a redaction (`outpost_core::forget::Held`, CBOR in `held`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRow {
+    pub id: i64,
+    pub doc: DocId,
+    pub device: DeviceId,
+    pub held: Vec<u8>,
+    pub received_at: i64,
 }
 
 /// A log entry to send: `bytes` are the changes it added, or the whole document when the
@@ -225,6 +241,9 @@ pub struct Outgoing {
     pub bytes: Vec<u8>,
     /// For a whole document sent to a device that lacks it: its heads and index rows.
     pub index: Option<(Vec<ChangeHash>, Vec<u8>)>,
+    /// The document was redacted since the device received it: `bytes` are the new document
+    /// whole, and this is its `outpost_core::forget::Redaction` (CBOR).
+    pub replaced: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +282,8 @@ pub trait Documents: Send + Sync {
     fn people_docs(&self, people: &[PersonId]) -> Result<Vec<(DocId, StoredDoc)>>;
     /// Moves a person to another team (the admin's reassignment).
     fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()>;
+    /// Edits held back from a document after a redaction, oldest first.
+    fn held_edits(&self, doc: &DocId) -> Result<Vec<HeldRow>>;
 }
 
 /// How devices leave service (revoked, retired) and how long they may work offline.

@@ -3,6 +3,7 @@
 //! after the device's cursor that it may see is streamed back as stored bytes.
 
 mod check;
+mod forget;
 mod lifecycle;
 
 use std::collections::{HashMap, HashSet};
@@ -253,20 +254,24 @@ impl SyncService {
                 },
             )?;
         }
+        let forgets = head.capabilities.iter().any(|c| c == wire::CAP_FORGET);
         let frames = pull
             .entries
             .into_iter()
-            .map(|e| match e.index {
-                Some((heads, rows)) => Frame::Indexed(
+            .map(|e| match (e.replaced, e.index) {
+                (Some(redaction), Some((heads, _))) => {
+                    replaced_frame(e.seq, &e.doc, e.bytes, &heads, &redaction, forgets)
+                }
+                (_, Some((heads, rows))) => Ok(Frame::Indexed(
                     e.seq,
                     e.doc.to_string(),
                     ByteBuf::from(e.bytes),
                     wire::hashes_to_wire(&heads),
                     ByteBuf::from(rows),
-                ),
-                None => Frame::Doc(e.seq, e.doc.to_string(), ByteBuf::from(e.bytes)),
+                )),
+                (_, None) => Ok(Frame::Doc(e.seq, e.doc.to_string(), ByteBuf::from(e.bytes))),
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(respond(
             head,
             frames,
@@ -358,6 +363,9 @@ impl SyncService {
         };
         for message in &request.automerge_sync {
             self.automerge_sync(&mut checker, device, message, head, &mut write, now)?;
+        }
+        for edit in &request.held {
+            self.held_edit(&checker, device, edit, now, &mut write)?;
         }
         write.actors = checker.new_actors();
         for entry in &mut write.audit {
@@ -459,6 +467,7 @@ impl SyncService {
                     person: stored.person.clone(),
                     bytes: stored.snapshot,
                     index: None,
+                    replaced: None,
                 }),
             }
             held.push((doc, stored.person));
@@ -550,15 +559,20 @@ impl SyncService {
         action: &str,
         mut f: impl FnMut(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
     ) -> Result<Vec<ChangeHash>> {
-        let mut attempt = 1;
+        self.again_while_stale(|| self.server_edit_once(doc, who, from, action, &mut f))
+    }
+
+    /// Runs `attempt` again while another process wrote what it read (`Error::Stale`), so it
+    /// works from what is stored now, up to `MERGE_ATTEMPTS` times.
+    pub(crate) fn again_while_stale<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut attempts = 1;
         loop {
-            match self.server_edit_once(doc, who, from, action, &mut f) {
-                // Another process wrote the document since we read it: edit what is stored now.
-                Err(Error::Stale(_)) if attempt < MERGE_ATTEMPTS => {
+            match attempt() {
+                Err(Error::Stale(_)) if attempts < MERGE_ATTEMPTS => {
                     self.metrics.merge_retried();
-                    attempt += 1;
+                    attempts += 1;
                 }
-                edited => return edited,
+                done => return done,
             }
         }
     }
@@ -588,19 +602,8 @@ impl SyncService {
             .flat_map(|c| c.raw_bytes().to_vec())
             .collect();
         let heads = loaded.get_heads();
-        let summary = outpost_core::sync::summarise(&loaded, doc)?;
         let write = SyncWrite {
-            docs: vec![DocWrite {
-                doc: doc.clone(),
-                person: summary.person.clone(),
-                doc_type: summary.doc_type.code().to_string(),
-                heads: heads.clone(),
-                snapshot: loaded.save(),
-                index_rows: outpost_core::sync::index_rows(&loaded, doc)?,
-                changes,
-                person_scope: person_scope(&summary),
-                listing: listing(&loaded, doc),
-            }],
+            docs: vec![whole_write(doc, &mut loaded, changes)?],
             audit: vec![AuditEntry {
                 at: chrono::Utc::now().timestamp(),
                 who: who.to_string(),
@@ -615,6 +618,22 @@ impl SyncService {
         self.storage.write(None, &write)?;
         Ok(heads)
     }
+}
+
+/// A document the server itself wrote, whole, as one `DocWrite` with its `changes`.
+pub(crate) fn whole_write(doc: &DocId, loaded: &mut AutoCommit, changes: Vec<u8>) -> Result<DocWrite> {
+    let summary = outpost_core::sync::summarise(loaded, doc)?;
+    Ok(DocWrite {
+        doc: doc.clone(),
+        person: summary.person.clone(),
+        doc_type: summary.doc_type.code().to_string(),
+        heads: loaded.get_heads(),
+        snapshot: loaded.save(),
+        index_rows: outpost_core::sync::index_rows(loaded, doc)?,
+        changes,
+        person_scope: person_scope(&summary),
+        listing: listing(loaded, doc),
+    })
 }
 
 pub(crate) fn person_scope(summary: &outpost_core::sync::DocSummary) -> Option<PersonScope> {
@@ -653,6 +672,35 @@ pub fn relist(storage: &dyn Storage) -> Result<usize> {
     }
     storage.relist_done()?;
     Ok(listed)
+}
+
+/// A redacted document for a device holding the version before: only an app that can replace
+/// it may have it, since merging it into the old one would keep the removed text there.
+fn replaced_frame(
+    seq: u64,
+    doc: &DocId,
+    bytes: Vec<u8>,
+    heads: &[ChangeHash],
+    redaction: &[u8],
+    forgets: bool,
+) -> Result<Frame> {
+    if !forgets {
+        return Err(Error::bad(
+            "sync request",
+            format!("record {doc} was redacted, and this app is too old to replace its copy; update the app"),
+        ));
+    }
+    let redaction = ciborium::from_reader(redaction)
+        .map_err(|e| Error::Internal(format!("the stored redaction of {doc} does not decode: {e}")))?;
+    Ok(Frame::Replaced(
+        seq,
+        doc.to_string(),
+        Box::new(wire::Replaced {
+            bytes: ByteBuf::from(bytes),
+            heads: wire::hashes_to_wire(heads),
+            redaction,
+        }),
+    ))
 }
 
 fn respond(head: Head, docs: Vec<Frame>, end: End) -> Vec<u8> {

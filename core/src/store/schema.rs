@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 /// Each entry upgrades from version `i` to `i + 1`. Never edit a shipped entry: add another.
 const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[v1_documents, v2_index, v3_sync, v4_enrolment, v5_standing];
+    &[v1_documents, v2_index, v3_sync, v4_enrolment, v5_standing, v6_forget];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -184,6 +184,22 @@ fn v5_standing(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             retiring        INTEGER NOT NULL DEFAULT 0
         ) STRICT;
         INSERT INTO standing (only) VALUES (1);",
+    )
+}
+
+/// v6: forgetting. Edits made offline inside passages a lead has since removed, until the
+/// server has heard of them; and a one-time scrub of the file, since pages freed before this
+/// version (which zeroes freed space) may still hold deleted text.
+fn v6_forget(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE held_edits (
+            id     INTEGER PRIMARY KEY,
+            peer   TEXT NOT NULL,
+            doc_id TEXT NOT NULL,
+            held   BLOB NOT NULL
+        ) STRICT;
+        INSERT INTO meta (key, value) VALUES ('scrub', 1)
+            ON CONFLICT (key) DO UPDATE SET value = 1;",
     )
 }
 

@@ -45,6 +45,9 @@ pub struct Progress {
     /// Why the offline lease the server sent was refused, if it was; the lease held before
     /// stays.
     pub lease_refused: Option<String>,
+    /// Edits made here offline inside passages a lead has since removed: not applied, sent to
+    /// the server for the lead to decide.
+    pub held: usize,
 }
 
 /// One sync with one server, round by round. Create one per sync; all state that must outlive
@@ -85,6 +88,8 @@ struct Round {
     /// The request told the server this device is ready to be retired.
     retire_ready: bool,
     dropped_reported: Vec<PersonId>,
+    /// Held edits this round's request reported.
+    held_reported: Vec<i64>,
     batch: Vec<(DocId, Received)>,
     batch_bytes: usize,
     batch_seq: u64,
@@ -139,6 +144,14 @@ impl SyncClient {
                 .collect(),
             ..Request::default()
         };
+        let held = store.unreported_held(&self.peer)?;
+        request.held = held
+            .iter()
+            .map(|(_, doc, held)| wire::HeldEdit {
+                doc: doc.to_string(),
+                held: held.clone(),
+            })
+            .collect();
         if peer.needs_inventory {
             request.inventory = Some(
                 store
@@ -179,6 +192,7 @@ impl SyncClient {
             ended: false,
             retire_ready: request.retire_ready,
             dropped_reported,
+            held_reported: held.into_iter().map(|(row, _, _)| row).collect(),
             batch: Vec::new(),
             batch_bytes: 0,
             batch_seq: 0,
@@ -252,6 +266,7 @@ impl SyncClient {
                     };
                     self.on_doc(store, seq, doc, received)?
                 }
+                Frame::Replaced(seq, doc, replaced) => self.on_replaced(store, seq, doc, *replaced)?,
                 Frame::End(end) => self.on_end(store, end)?,
             }
         }
@@ -308,9 +323,11 @@ impl SyncClient {
             )));
         }
         let reported = std::mem::take(&mut round.dropped_reported);
+        let held_reported = std::mem::take(&mut round.held_reported);
         let offered_retirement = round.retire_ready;
         round.head = Some(head.clone());
         store.drops_reported(&self.peer, &reported)?;
+        store.held_reported(&held_reported)?;
         if let Some(lease) = &head.lease
             && let Err(e) = store.accept_lease(lease)
         {
@@ -382,10 +399,11 @@ impl SyncClient {
         Ok(())
     }
 
-    fn on_doc(&mut self, store: &mut Store, seq: u64, doc: String, received: Received) -> Result<()> {
+    /// A document frame must come inside a round, after its head, in log order.
+    fn check_order(&self, seq: u64) -> Result<()> {
         let round = self
             .round
-            .as_mut()
+            .as_ref()
             .ok_or_else(|| protocol_error("a document outside a round"))?;
         if round.head.is_none() {
             return Err(protocol_error("a document before the head"));
@@ -393,8 +411,17 @@ impl SyncClient {
         if seq < round.batch_seq {
             return Err(protocol_error("documents out of log order"));
         }
+        Ok(())
+    }
+
+    fn on_doc(&mut self, store: &mut Store, seq: u64, doc: String, received: Received) -> Result<()> {
+        self.check_order(seq)?;
         let doc = doc_id(&doc)?;
-        if round.batch.iter().any(|(d, _)| *d == doc) {
+        if self
+            .round
+            .as_ref()
+            .is_some_and(|r| r.batch.iter().any(|(d, _)| *d == doc))
+        {
             // One document twice in a batch: commit what came before it first.
             self.flush(store, None)?;
         }
@@ -410,6 +437,28 @@ impl SyncClient {
         };
         round.batch_seq = seq;
         round.batch.push((doc, received));
+        Ok(())
+    }
+
+    /// A document a lead redacted replaces this device's copy at once (after what arrived
+    /// before it), so nothing later in the response merges into the old one.
+    fn on_replaced(&mut self, store: &mut Store, seq: u64, doc: String, replaced: wire::Replaced) -> Result<()> {
+        self.check_order(seq)?;
+        self.flush(store, None)?;
+        let doc = doc_id(&doc)?;
+        let heads = wire::hashes_from_wire(&replaced.heads, "sync response")?;
+        let held = store.apply_replacement(&self.peer, &doc, &replaced.bytes, &heads, &replaced.redaction)?;
+        // Whatever this round was doing with the old copy no longer applies.
+        self.diverged.remove(&doc);
+        self.refused.remove(&doc);
+        self.outbox.retain(|(d, _)| *d != doc);
+        self.progress.docs_received += 1;
+        self.progress.held += held.len();
+        if let Some(round) = self.round.as_mut() {
+            round.batch_seq = seq;
+        }
+        // The edits carried onto the new document go to the server next round.
+        self.again = true;
         Ok(())
     }
 

@@ -18,7 +18,7 @@ pub const PROTOCOL: u32 = 1;
 /// The oldest version this build still speaks.
 pub const MIN_PROTOCOL: u32 = 1;
 /// What this build can do beyond the base protocol; each side uses the intersection.
-pub const CAPABILITIES: &[&str] = &[CAP_AUTOMERGE_SYNC, CAP_DROP, CAP_INDEX];
+pub const CAPABILITIES: &[&str] = &[CAP_AUTOMERGE_SYNC, CAP_DROP, CAP_INDEX, CAP_FORGET];
 /// Divergent documents are reconciled with Automerge's own sync messages.
 pub const CAP_AUTOMERGE_SYNC: &str = "automerge-sync";
 /// The server may tell a device to drop people who left its scope.
@@ -26,6 +26,10 @@ pub const CAP_DROP: &str = "drop";
 /// Documents a device lacks may come with their index rows (`Frame::Indexed`), in the index
 /// format this build writes; the version is part of the name.
 pub const CAP_INDEX: &str = "index-1";
+
+/// The server may replace a document whose text a lead redacted (`Frame::Replaced`), and the
+/// device reports offline edits it could not carry onto the new one (`Request::held`).
+pub const CAP_FORGET: &str = "forget-1";
 
 /// No frame may be larger; a peer that announces one is refused before anything is allocated.
 pub const MAX_FRAME: usize = 32 * 1024 * 1024;
@@ -70,6 +74,17 @@ pub struct Request {
     /// server may now mark it retired, and the device wipes once it hears so (`Head::retired`).
     #[serde(default)]
     pub retire_ready: bool,
+    /// Edits this device made offline inside passages a lead has since removed: not applied,
+    /// reported for the lead to decide.
+    #[serde(default)]
+    pub held: Vec<HeldEdit>,
+}
+
+/// An offline edit inside a removed passage (`forget::Held`), for one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldEdit {
+    pub doc: String,
+    pub held: crate::forget::Held,
 }
 
 /// Changes a device made to one document since the server acknowledged `base`.
@@ -107,7 +122,18 @@ pub enum Frame {
     /// A document the device lacks, whole, with its heads and index rows:
     /// `Indexed(seq, doc id, bytes, heads, rows)`. Only to devices that offered `CAP_INDEX`.
     Indexed(u64, String, ByteBuf, Vec<WireHash>, ByteBuf),
+    /// A document a lead redacted, to replace this device's copy history and all:
+    /// `Replaced(seq, doc id, replacement)`. Only to devices that offered `CAP_FORGET`.
+    Replaced(u64, String, Box<Replaced>),
     End(End),
+}
+
+/// The new document whole, and what the device needs to carry its own edits onto it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub bytes: ByteBuf,
+    pub heads: Vec<WireHash>,
+    pub redaction: crate::forget::Redaction,
 }
 
 /// What the server decided about the request, before any document bytes.

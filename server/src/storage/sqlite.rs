@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod documents;
+mod forget;
 mod leases;
 mod review;
 mod web;
@@ -23,6 +24,7 @@ const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
     leases::v3_devices,
     audit::v4_audit,
     web::v5_sign_in_failures,
+    forget::v6_forget,
 ];
 
 #[derive(Debug)]
@@ -38,7 +40,15 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted content is overwritten with zeros, so redacted text leaves no trace in freed
+        // pages of the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let before: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         migrate(&mut conn)?;
+        if (1..6).contains(&before) {
+            // Pages freed before this version may still hold deleted text: rewrite the file once.
+            conn.execute_batch("VACUUM")?;
+        }
         Ok(Self { conn: Mutex::new(conn) })
     }
 

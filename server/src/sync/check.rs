@@ -185,6 +185,13 @@ impl<'a> Checker<'a> {
             Ok(summary) => summary,
             Err(e) => return Ok(Err(format!("not an Outpost record: {e}"))),
         };
+        // A record has one first change. Another one is a history from before a redaction (a
+        // device's old copy), which would bring the removed text back.
+        if existed && loaded.get_changes(before).iter().any(|c| c.deps().is_empty()) {
+            return Ok(Err(
+                "the changes belong to a version of this record from before a redaction; the device replaces its copy at this sync".into(),
+            ));
+        }
         if existed {
             if let Some(stored) = self.storage.doc(doc)?
                 && stored.person != summary.person

@@ -98,6 +98,11 @@ pub fn sync_response(data: &[u8]) {
                 let _ = DocId::new(doc.as_str());
                 heads(sent_heads);
             }
+            Frame::Replaced(_, doc, replaced) => {
+                let _ = DocId::new(doc.as_str());
+                heads(&replaced.heads);
+                heads(&replaced.redaction.root);
+            }
             Frame::End(_) => {}
         }
     }

@@ -72,7 +72,7 @@ impl Documents for PostgresStorage {
                 // Before anything else: whoever appends after us must wait for our commit, so no
                 // puller sees their seq before ours. A write of audit entries alone (what a pull
                 // sent) leaves the log alone and waits only for the audit chain.
-                if !write.docs.is_empty() || !write.expected.is_empty() {
+                if !write.docs.is_empty() || !write.expected.is_empty() || !write.held.is_empty() {
                     Lock::Log.take(&tx).await?;
                 }
                 // Under the lock, as every document write is: nobody writes between check and write.
@@ -91,7 +91,14 @@ impl Documents for PostgresStorage {
                 }
                 let mut seqs = Vec::with_capacity(write.docs.len());
                 for doc in &write.docs {
-                    seqs.push(write_doc(&tx, device_id, doc).await?);
+                    let seq = write_doc(&tx, device_id, doc).await?;
+                    if let Some((_, redaction)) = write.redactions.iter().find(|(d, _)| *d == doc.doc) {
+                        super::forget::replace_history(&tx, &doc.doc, seq, redaction).await?;
+                    }
+                    seqs.push(seq);
+                }
+                for held in &write.held {
+                    super::forget::insert_held(&tx, held).await?;
                 }
                 if let Some(device) = device_id {
                     for person in &write.dropped {
@@ -132,6 +139,11 @@ impl Documents for PostgresStorage {
                 Ok(pull)
             })
         })
+    }
+
+    fn held_edits(&self, doc: &DocId) -> Result<Vec<crate::storage::HeldRow>> {
+        let client = self.client()?;
+        self.block_on(super::forget::held_edits(&*client, doc))
     }
 
     fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()> {
@@ -259,7 +271,8 @@ async fn pull_in(
     let candidates = tx
         .query(
             &format!(
-                "SELECT f.doc_id, f.person_id, f.seq, d.pruned_through, length(d.snapshot)::bigint, dd.since_seq
+                "SELECT f.doc_id, f.person_id, f.seq, d.pruned_through, length(d.snapshot)::bigint, dd.since_seq,
+                        d.replaced_seq
                  FROM (SELECT DISTINCT ON (l.doc_id) l.doc_id, l.person_id, l.seq FROM log l
                        WHERE l.seq > $3 AND l.person_id IN ({scope}) ORDER BY l.doc_id, l.seq) f
                  JOIN documents d ON d.doc_id = f.doc_id
@@ -289,10 +302,28 @@ async fn pull_in(
         let pruned = seq_from(row.try_get(3)?)?;
         let snapshot_len: i64 = row.try_get(4)?;
         let held_since: Option<i64> = row.try_get(5)?;
+        let replaced = seq_from(row.try_get(6)?)?;
         last_first = first;
         let holds = held_since.is_some_and(|since| since as u64 <= cursor) && pruned <= cursor;
         let mut index = None;
-        let bytes = if holds {
+        let mut replaced_by = None;
+        let bytes = if held_since.is_some() && replaced > cursor {
+            // The device holds a version from before a redaction: it gets the new one whole.
+            tx.execute(
+                "UPDATE device_docs SET since_seq = $3 WHERE device_id = $1 AND doc_id = $2",
+                &[&device.device.as_str(), &doc, &sql_seq(first)?],
+            )
+            .await?;
+            let row = tx
+                .query_one(
+                    "SELECT snapshot, heads, redaction FROM documents WHERE doc_id = $1",
+                    &[&doc],
+                )
+                .await?;
+            index = Some((decode_heads(&DocId::new(doc.as_str())?, row.try_get(1)?)?, Vec::new()));
+            replaced_by = row.try_get(2)?;
+            row.try_get(0)?
+        } else if holds {
             let changes = new_changes(tx, &doc, cursor, exclude).await?;
             // Many small entries can outgrow the document itself.
             if changes.len() as i64 > snapshot_len {
@@ -332,6 +363,7 @@ async fn pull_in(
             person: PersonId::new(person)?,
             bytes,
             index,
+            replaced: replaced_by,
         });
     }
     Ok(Pull {

@@ -33,6 +33,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
               );",
         older_servers_can_run: true,
     },
+    // Redactions: an older server would send a redacted document's new history to devices as
+    // changes to merge into the old one, so it may not run beside this one.
+    Migration {
+        sql: super::forget::V3_FORGET,
+        older_servers_can_run: false,
+    },
 ];
 
 /// Brings the database up to `migrations` (this server's: `MIGRATIONS`), one process at a time,

@@ -83,7 +83,14 @@ impl Documents for SqliteStorage {
         }
         let mut seqs = Vec::with_capacity(write.docs.len());
         for doc in &write.docs {
-            seqs.push(write_doc(&tx, device, doc)?);
+            let seq = write_doc(&tx, device, doc)?;
+            if let Some((_, redaction)) = write.redactions.iter().find(|(d, _)| *d == doc.doc) {
+                super::forget::replace_history(&tx, &doc.doc, seq, redaction)?;
+            }
+            seqs.push(seq);
+        }
+        for held in &write.held {
+            super::forget::insert_held(&tx, held)?;
         }
         if let Some(device) = device {
             for person in &write.dropped {
@@ -97,6 +104,9 @@ impl Documents for SqliteStorage {
             super::audit::append(&tx, entry)?;
         }
         tx.commit()?;
+        if !write.redactions.is_empty() {
+            super::forget::checkpoint(&conn);
+        }
         Ok(seqs)
     }
 
@@ -117,7 +127,8 @@ impl Documents for SqliteStorage {
         // candidate's whole snapshot (to take its length later), memory growing with the store.
         let candidates: Vec<Candidate> = {
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT f.doc_id, f.person_id, f.first, d.pruned_through, length(d.snapshot), dd.since_seq
+                "SELECT f.doc_id, f.person_id, f.first, d.pruned_through, length(d.snapshot), dd.since_seq,
+                        d.replaced_seq
                  FROM (SELECT l.doc_id, l.person_id, min(l.seq) AS first FROM log l
                        WHERE l.seq > ?3 AND l.person_id IN ({scope}) GROUP BY l.doc_id) f
                  JOIN documents d ON d.doc_id = f.doc_id
@@ -134,6 +145,7 @@ impl Documents for SqliteStorage {
                         row.get(3)?,
                         row.get(4)?,
                         row.get(5)?,
+                        row.get(6)?,
                     ))
                 },
             )?;
@@ -143,7 +155,7 @@ impl Documents for SqliteStorage {
         let mut size = 0;
         let mut more = false;
         let mut last_first = cursor;
-        for (doc, person, first, pruned, snapshot_len, held_since) in candidates {
+        for (doc, person, first, pruned, snapshot_len, held_since, replaced) in candidates {
             if size >= max_bytes {
                 more = true;
                 break;
@@ -152,7 +164,18 @@ impl Documents for SqliteStorage {
             last_first = first;
             let holds = held_since.is_some_and(|since| since as u64 <= cursor) && pruned as u64 <= cursor;
             let mut index = None;
-            let bytes = if holds {
+            let mut replaced_by = None;
+            let bytes = if held_since.is_some() && replaced as u64 > cursor {
+                // The device holds a version from before a redaction: it gets the new one whole.
+                tx.prepare_cached("UPDATE device_docs SET since_seq = ?3 WHERE device_id = ?1 AND doc_id = ?2")?
+                    .execute(params![device.device.as_str(), doc, first as i64])?;
+                let (bytes, heads, redaction): (Vec<u8>, Vec<u8>, Option<Vec<u8>>) = tx
+                    .prepare_cached("SELECT snapshot, heads, redaction FROM documents WHERE doc_id = ?1")?
+                    .query_row([doc.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+                index = Some((decode_heads(&DocId::new(doc.as_str())?, &heads)?, Vec::new()));
+                replaced_by = redaction;
+                bytes
+            } else if holds {
                 let changes = new_changes(&tx, &doc, cursor, exclude)?;
                 // Many small entries can outgrow the document itself.
                 if changes.len() as i64 > snapshot_len {
@@ -184,6 +207,7 @@ impl Documents for SqliteStorage {
                 person: PersonId::new(person)?,
                 bytes,
                 index,
+                replaced: replaced_by,
             });
         }
         tx.commit()?;
@@ -192,6 +216,10 @@ impl Documents for SqliteStorage {
             cursor: if more { last_first.max(cursor) } else { head.max(cursor) },
             more,
         })
+    }
+
+    fn held_edits(&self, doc: &DocId) -> Result<Vec<crate::storage::HeldRow>> {
+        super::forget::held_edits(&*self.conn()?, doc)
     }
 
     fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()> {
@@ -248,8 +276,8 @@ impl Documents for SqliteStorage {
 }
 
 /// A document to consider sending: id, person, first new log entry, pruned through, snapshot
-/// length, and since when the device holds it.
-type Candidate = (String, String, i64, i64, i64, Option<i64>);
+/// length, since when the device holds it, and the entry of its latest redaction.
+type Candidate = (String, String, i64, i64, i64, Option<i64>, i64);
 
 /// The people a device may hold, as SQL with `?1` the team and `?2` the worker.
 fn scope_sql(device: &Device) -> (&'static str, Option<&str>) {

@@ -27,6 +27,7 @@ fn a_pull_sends_a_new_document_whole_then_only_its_changes(s: &Backend) {
         person: id("p1"),
         bytes: snapshot("p1"),
         index: Some((vec![hash(1)], b"rows".to_vec())),
+        replaced: None,
     };
     assert_eq!(
         pull,
