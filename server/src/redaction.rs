@@ -4,12 +4,12 @@
 //! copy, history included.
 
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
-use outpost_core::forget::{Cut, Step};
+use outpost_core::forget::{Cut, Held, Step};
 use outpost_core::{Author, DeviceId, DocId, Section, WorkerId};
 
 use crate::error::{Error, Result};
 use crate::review::SERVER_DEVICE;
-use crate::storage::Role;
+use crate::storage::{HeldRow, Role, Storage};
 use crate::sync::SyncService;
 
 /// Removes `passage` from `section` of `visit`, as `lead`, for `reason`, audited from `from`.
@@ -47,6 +47,20 @@ pub fn redact_passage(
     let author = Author::new(lead.clone(), DeviceId::new(SERVER_DEVICE)?);
     service.redact(visit, &[cut], &author, &format!("{lead}/{SERVER_DEVICE}"), from, reason)?;
     Ok(())
+}
+
+/// The edits held back from a document after a redaction, oldest first, each with what the
+/// device typed and where it would go.
+pub fn held_edits(storage: &dyn Storage, doc: &DocId) -> Result<Vec<(HeldRow, Held)>> {
+    storage
+        .held_edits(doc)?
+        .into_iter()
+        .map(|row| {
+            let held = ciborium::from_reader(row.held.as_slice())
+                .map_err(|e| Error::Internal(format!("a held edit of {doc} does not decode: {e}")))?;
+            Ok((row, held))
+        })
+        .collect()
 }
 
 fn section_text(doc: &AutoCommit, section: Section) -> Option<String> {

@@ -2,6 +2,7 @@
 //! TCP proxy, the in-process world, a simulated network over it and a team served over TLS.
 pub mod browser;
 pub mod caseload;
+pub mod forensics;
 pub mod pages;
 pub mod proxy;
 pub mod sim;
