@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use outpost_core::{DeviceId, PersonId, TeamId, WorkerId};
+use outpost_core::{DeviceId, DocId, PersonId, TeamId, WorkerId};
 
 use crate::auth::{hash_enrolment_code, new_enrolment_code};
 use crate::database::Database;
@@ -86,6 +86,43 @@ pub enum Command {
         #[arg(long, value_parser = team_id)]
         team: TeamId,
     },
+    /// Erase a person supported for good, on their request: every record of theirs, here now and
+    /// on every device at its next sync. Audited with the reason, never the content.
+    ErasePerson {
+        #[arg(value_parser = person_id)]
+        person: PersonId,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove one record (a visit with its review, an assessment, observations) from a
+    /// person's record for good, as for a record made on the wrong person.
+    RemoveRecord {
+        #[arg(value_parser = person_id)]
+        record: DocId,
+        #[arg(long)]
+        reason: String,
+    },
+    /// How many years after a case closes a team's records are kept (`--keep` keeps them);
+    /// `retention-run` erases those past it.
+    SetRetention {
+        #[arg(value_parser = team_id)]
+        team: TeamId,
+        #[arg(long, required_unless_present = "keep")]
+        years: Option<u32>,
+        #[arg(long, conflicts_with = "years")]
+        keep: bool,
+    },
+    /// Record that a person's case closed (today, or `--on YYYY-MM-DD`), or `--reopen` it.
+    CloseCase {
+        #[arg(value_parser = person_id)]
+        person: PersonId,
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+        #[arg(long, conflicts_with = "on")]
+        reopen: bool,
+    },
+    /// Erase everyone whose case closed longer ago than their team's retention.
+    RetentionRun,
     /// Everything held about a person (their records, review history, who accessed them) as a
     /// document that prints to PDF, or as JSON; printed, or written to a new file.
     SubjectAccess {
@@ -217,6 +254,44 @@ pub fn run(command: Command, storage: &dyn Storage, database: &Database) -> Resu
             Ok(format!(
                 "moved person {person} to team {team}; devices follow at their next sync"
             ))
+        }
+        Command::ErasePerson { person, reason } => {
+            let grounds = crate::erasure::Grounds::Request(reason);
+            let count = crate::erasure::erase_person(storage, &person, &grounds, "admin", "")?;
+            Ok(format!(
+                "erased person {person} and {count} record(s); devices erase them at their next sync"
+            ))
+        }
+        Command::RemoveRecord { record, reason } => {
+            let grounds = crate::erasure::Grounds::Removed(reason);
+            let count = crate::erasure::remove_document(storage, &record, &grounds, "admin", "")?;
+            Ok(format!(
+                "removed {count} record(s); devices erase them at their next sync"
+            ))
+        }
+        Command::SetRetention { team, years, .. } => {
+            storage.set_retention(&team, years)?;
+            let policy = years.map_or("kept".to_string(), |y| format!("{y} years after the case closes"));
+            audit(storage, "set-retention", team.as_str(), policy.clone())?;
+            Ok(format!("team {team}'s records: {policy}"))
+        }
+        Command::CloseCase { person, on, reopen } => {
+            let at = if reopen {
+                None
+            } else {
+                Some(on.map_or_else(
+                    || chrono::Utc::now().timestamp(),
+                    |d| d.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()),
+                ))
+            };
+            storage.close_case(&person, at)?;
+            let what = if reopen { "reopened" } else { "closed" };
+            audit(storage, &format!("case-{what}"), person.as_str(), String::new())?;
+            Ok(format!("case of person {person} {what}"))
+        }
+        Command::RetentionRun => {
+            let erased = crate::erasure::run_retention(storage, chrono::Utc::now().timestamp(), "admin")?;
+            Ok(format!("erased {} person(s) past their team's retention", erased.len()))
         }
         Command::SubjectAccess { person, json, out } => {
             crate::subject_access::run_admin(storage, &person, json, out.as_deref())

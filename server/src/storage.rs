@@ -306,9 +306,48 @@ pub trait Lifecycle: Send + Sync {
 }
 
 /// Everything the server stores.
-pub trait Storage: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle {}
+/// Erasure: records removed for good, on request or past their team's retention. They are
+/// remembered by id only (a tombstone), so devices holding them are told to erase them, and
+/// what arrives for them later is erased on arrival.
+pub trait Erasures: Send + Sync {
+    /// Erases `docs` of `person` (every document of theirs, and the person, when `docs` is
+    /// empty) with everything listed from them, leaving tombstones, and appends `audit`, in one
+    /// transaction. Returns the documents erased.
+    fn erase(&self, person: &PersonId, docs: &[DocId], audit: &AuditEntry) -> Result<Vec<DocId>>;
+    /// Whether the document, or the person, was erased: whose it was, and whether the person
+    /// was erased whole.
+    fn erased(&self, id: &str) -> Result<Option<(PersonId, bool)>>;
+    /// What the device still holds of erased records: documents erased one by one, and people
+    /// erased whole.
+    fn erasures_for(&self, device: &DeviceId) -> Result<(Vec<DocId>, Vec<PersonId>)>;
+    /// The device erased these documents and people: it is no longer told to.
+    fn erasures_done(&self, device: &DeviceId, ids: &[String]) -> Result<()>;
+    /// How many years after a case closes its team's records are kept; None keeps them.
+    fn set_retention(&self, team: &TeamId, years: Option<u32>) -> Result<()>;
+    /// Records that a person's case closed at `at` (unix seconds); None reopens it.
+    fn close_case(&self, person: &PersonId, at: Option<i64>) -> Result<()>;
+    /// People whose case closed longer ago than their team keeps records, as of `now`: each with
+    /// the policy's years.
+    fn past_retention(&self, now: i64) -> Result<Vec<(PersonId, u32)>>;
+}
 
-impl<T: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle> Storage for T {}
+pub trait Storage: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle + Erasures {}
+
+impl<T: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle + Erasures> Storage for T {}
+
+/// When a case closed at `closed_at` leaves a retention of `years`: the same day and month,
+/// `years` later (29 February counting as 28 February in a year without it).
+pub(crate) fn retention_ends(closed_at: i64, years: u32) -> i64 {
+    use chrono::{Datelike, TimeZone};
+    let Some(closed) = chrono::Utc.timestamp_opt(closed_at, 0).single() else {
+        return i64::MAX;
+    };
+    let year = closed.year() + years as i32;
+    let ends = closed
+        .with_year(year)
+        .or_else(|| closed.with_day(28).and_then(|d| d.with_year(year)));
+    ends.map_or(i64::MAX, |d| d.timestamp())
+}
 
 // What both backends answer when an account names something that does not exist.
 pub(crate) fn no_team(team: &TeamId) -> Error {

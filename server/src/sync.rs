@@ -3,6 +3,7 @@
 //! after the device's cursor that it may see is streamed back as stored bytes.
 
 mod check;
+mod erasure;
 mod forget;
 mod lifecycle;
 
@@ -31,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::storage::{AuditEntry, Device, DocWrite, Outgoing, PersonScope, Pull, Storage, SyncWrite};
 use check::{Accepted, Checker};
+use erasure::Arrivals;
 
 /// The largest request body accepted; a day's work is far below it.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
@@ -328,6 +330,7 @@ impl SyncService {
         // People first, so a person created offline is known before their visits arrive.
         let mut prepared = Vec::with_capacity(request.pushes.len());
         let mut seen = std::collections::HashSet::new();
+        let mut arrivals = Arrivals::default();
         for push in &request.pushes {
             if !seen.insert(push.doc.as_str()) {
                 head.refused.push(Refusal {
@@ -336,7 +339,11 @@ impl SyncService {
                 });
                 continue;
             }
+            if self.erased_on_arrival(&push.doc, None, &mut arrivals)? {
+                continue;
+            }
             match checker.prepare(push)? {
+                Ok(p) if self.erased_on_arrival(&push.doc, p.person(), &mut arrivals)? => {}
                 Ok(p) => prepared.push((push.doc.clone(), p)),
                 Err(reason) => head.refused.push(Refusal {
                     doc: push.doc.clone(),
@@ -362,11 +369,15 @@ impl SyncService {
             None => None,
         };
         for message in &request.automerge_sync {
-            self.automerge_sync(&mut checker, device, message, head, &mut write, now)?;
+            if !self.erased_on_arrival(&message.doc, None, &mut arrivals)? {
+                self.automerge_sync(&mut checker, device, message, head, &mut write, now)?;
+            }
         }
         for edit in &request.held {
             self.held_edit(&checker, device, edit, now, &mut write)?;
         }
+        let erasures = self.settle_erasures(device, &request.erased, &arrivals, head, now, from)?;
+        write.audit.extend(erasures);
         write.actors = checker.new_actors();
         for entry in &mut write.audit {
             entry.from = from.to_string();

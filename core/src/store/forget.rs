@@ -91,6 +91,71 @@ impl Store {
         Ok(held)
     }
 
+    /// Erases documents and people the server erased: every document (and, for a person, every
+    /// document naming them, made here offline too), its index rows, history and sync state,
+    /// unacknowledged changes included (the one exception to keeping them: they were sent with
+    /// the request this answers, and erased on arrival). Returns how many documents went.
+    pub(crate) fn erase(&mut self, peer: &str, docs: &[DocId], people: &[crate::ids::PersonId]) -> Result<usize> {
+        let mut targets: Vec<DocId> = docs.to_vec();
+        for person in people {
+            targets.extend(self.documents_of_person(person)?);
+            targets.push(person.clone());
+        }
+        targets.sort();
+        targets.dedup();
+        let tx = self.conn.transaction()?;
+        let mut erased = 0;
+        for doc in &targets {
+            super::index::remove_doc(&tx, doc)?;
+            for sql in [
+                "DELETE FROM changes WHERE doc_id = ?1",
+                "DELETE FROM sync_acked WHERE doc_id = ?1",
+                "DELETE FROM unverified WHERE doc_id = ?1",
+                "DELETE FROM held_edits WHERE doc_id = ?1",
+            ] {
+                tx.execute(sql, [doc.as_str()])?;
+            }
+            erased += tx.execute("DELETE FROM documents WHERE doc_id = ?1", [doc.as_str()])?;
+        }
+        for person in people {
+            super::index::remove_person(&tx, person.as_str())?;
+        }
+        for id in docs.iter().chain(people) {
+            tx.execute(
+                "INSERT OR IGNORE INTO sync_erased (peer, id) VALUES (?1, ?2)",
+                params![peer, id.as_str()],
+            )?;
+        }
+        tx.commit()?;
+        for doc in &targets {
+            self.cache.take(doc);
+        }
+        self.scrub()?;
+        Ok(erased)
+    }
+
+    /// Erasures not yet reported to `peer`.
+    pub(crate) fn unreported_erasures(&self, peer: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM sync_erased WHERE peer = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([peer], |row| row.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The server heard of these erasures.
+    pub(crate) fn erasures_reported(&mut self, peer: &str, ids: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for id in ids {
+            tx.execute(
+                "DELETE FROM sync_erased WHERE peer = ?1 AND id = ?2",
+                params![peer, id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Held edits not yet reported to `peer`: (row, document, edit).
     pub(crate) fn unreported_held(&self, peer: &str) -> Result<Vec<(i64, DocId, Held)>> {
         let mut stmt = self

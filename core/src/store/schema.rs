@@ -187,8 +187,8 @@ fn v5_standing(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
-/// v6: forgetting. Edits made offline inside passages a lead has since removed, until the
-/// server has heard of them; and a one-time scrub of the file, since pages freed before this
+/// v6: forgetting. Edits made offline inside passages a lead has since removed, and records
+/// erased here, until the server has heard of them; and a one-time scrub of the file, since pages freed before this
 /// version (which zeroes freed space) may still hold deleted text.
 fn v6_forget(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
@@ -197,6 +197,12 @@ fn v6_forget(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             peer   TEXT NOT NULL,
             doc_id TEXT NOT NULL,
             held   BLOB NOT NULL
+        ) STRICT;
+        -- Documents and people erased when the server said, until it has heard.
+        CREATE TABLE sync_erased (
+            peer TEXT NOT NULL,
+            id   TEXT NOT NULL,
+            PRIMARY KEY (peer, id)
         ) STRICT;
         INSERT INTO meta (key, value) VALUES ('scrub', 1)
             ON CONFLICT (key) DO UPDATE SET value = 1;",

@@ -48,6 +48,9 @@ pub struct Progress {
     /// Edits made here offline inside passages a lead has since removed: not applied, sent to
     /// the server for the lead to decide.
     pub held: usize,
+    /// Documents erased from this device because the server erased them (removed from a
+    /// record, or the person erased).
+    pub erased: usize,
 }
 
 /// One sync with one server, round by round. Create one per sync; all state that must outlive
@@ -90,6 +93,8 @@ struct Round {
     dropped_reported: Vec<PersonId>,
     /// Held edits this round's request reported.
     held_reported: Vec<i64>,
+    /// Erasures this round's request reported.
+    erased_reported: Vec<String>,
     batch: Vec<(DocId, Received)>,
     batch_bytes: usize,
     batch_seq: u64,
@@ -144,6 +149,7 @@ impl SyncClient {
                 .collect(),
             ..Request::default()
         };
+        request.erased = store.unreported_erasures(&self.peer)?;
         let held = store.unreported_held(&self.peer)?;
         request.held = held
             .iter()
@@ -193,6 +199,7 @@ impl SyncClient {
             retire_ready: request.retire_ready,
             dropped_reported,
             held_reported: held.into_iter().map(|(row, _, _)| row).collect(),
+            erased_reported: request.erased.clone(),
             batch: Vec::new(),
             batch_bytes: 0,
             batch_seq: 0,
@@ -324,10 +331,12 @@ impl SyncClient {
         }
         let reported = std::mem::take(&mut round.dropped_reported);
         let held_reported = std::mem::take(&mut round.held_reported);
+        let erased_reported = std::mem::take(&mut round.erased_reported);
         let offered_retirement = round.retire_ready;
         round.head = Some(head.clone());
         store.drops_reported(&self.peer, &reported)?;
         store.held_reported(&held_reported)?;
+        store.erasures_reported(&self.peer, &erased_reported)?;
         if let Some(lease) = &head.lease
             && let Err(e) = store.accept_lease(lease)
         {
@@ -385,6 +394,17 @@ impl SyncClient {
             self.diverged.remove(&doc);
         }
         if !self.outbox.is_empty() {
+            self.again = true;
+        }
+        if !head.erase_docs.is_empty() || !head.erase_people.is_empty() {
+            let docs = head.erase_docs.iter().map(|d| doc_id(d)).collect::<Result<Vec<_>>>()?;
+            let people = head.erase_people.iter().map(|p| doc_id(p)).collect::<Result<Vec<_>>>()?;
+            for doc in docs.iter().chain(&people) {
+                self.diverged.remove(doc);
+                self.outbox.retain(|(d, _)| d != doc);
+            }
+            self.progress.erased += store.erase(&self.peer, &docs, &people)?;
+            // The server hears of it next round.
             self.again = true;
         }
         for person in &head.drop {

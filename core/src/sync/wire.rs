@@ -78,6 +78,10 @@ pub struct Request {
     /// reported for the lead to decide.
     #[serde(default)]
     pub held: Vec<HeldEdit>,
+    /// Documents and people this device erased when told to (`Head::erase_docs`,
+    /// `Head::erase_people`), since the server last heard.
+    #[serde(default)]
+    pub erased: Vec<String>,
 }
 
 /// An offline edit inside a removed passage (`forget::Held`), for one document.
@@ -160,6 +164,14 @@ pub struct Head {
     /// People who left the device's scope: drop their documents once nothing is unacknowledged.
     #[serde(default)]
     pub drop: Vec<String>,
+    /// Documents erased (removed from a record by a lead): erase them now, whatever is
+    /// unacknowledged. What this request pushed of them arrived and was erased on arrival.
+    #[serde(default)]
+    pub erase_docs: Vec<String>,
+    /// People erased (on request, or past their team's retention): erase all their documents,
+    /// as `erase_docs`.
+    #[serde(default)]
+    pub erase_people: Vec<String>,
     /// The device is being retired (handed in): it refuses new edits, sends everything it holds
     /// that the server lacks, says `Request::retire_ready`, and wipes once `retired` comes back.
     #[serde(default)]

@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod documents;
+mod erasure;
 mod forget;
 mod leases;
 mod review;
@@ -25,6 +26,7 @@ const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
     audit::v4_audit,
     web::v5_sign_in_failures,
     forget::v6_forget,
+    erasure::v7_erasure,
 ];
 
 #[derive(Debug)]

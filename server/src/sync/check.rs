@@ -34,11 +34,17 @@ pub(super) struct Prepared {
     before: Vec<ChangeHash>,
     existed: bool,
     is_person: bool,
+    person: Option<PersonId>,
 }
 
 impl Prepared {
     pub(super) fn is_person(&self) -> bool {
         self.is_person
+    }
+
+    /// The person the document names once merged, if it reads as an Outpost record.
+    pub(super) fn person(&self) -> Option<&PersonId> {
+        self.person.as_ref()
     }
 }
 
@@ -121,13 +127,15 @@ impl<'a> Checker<'a> {
         if let Err(e) = outpost_core::sync::apply_untrusted(&mut loaded, &push.bytes) {
             return Ok(Err(format!("the changes do not decode: {e}")));
         }
-        let is_person = summarise(&loaded, &doc).is_ok_and(|s| s.doc_type == DocType::Person);
+        let summary = summarise(&loaded, &doc).ok();
+        let is_person = summary.as_ref().is_some_and(|s| s.doc_type == DocType::Person);
         Ok(Ok(Prepared {
             doc,
             loaded,
             before,
             existed,
             is_person,
+            person: summary.map(|s| s.person),
         }))
     }
 

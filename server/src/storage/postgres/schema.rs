@@ -39,6 +39,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: super::forget::V3_FORGET,
         older_servers_can_run: false,
     },
+    // Erasure: an older server would accept what arrives for an erased record as new.
+    Migration {
+        sql: super::erasure::V4_ERASURE,
+        older_servers_can_run: false,
+    },
 ];
 
 /// Brings the database up to `migrations` (this server's: `MIGRATIONS`), one process at a time,
