@@ -35,6 +35,8 @@ mod accounts;
 mod audit;
 #[path = "storage/documents.rs"]
 mod documents;
+#[path = "storage/erasure.rs"]
+mod erasure;
 #[path = "storage/leases.rs"]
 mod leases;
 #[path = "storage/review.rs"]
