@@ -75,14 +75,17 @@ fn request() -> impl Strategy<Value = Request> {
             prop::collection::vec(automerge_sync(), 0..2),
         ),
         any::<bool>(),
-        prop::collection::vec(held_edit(), 0..2),
+        (
+            prop::collection::vec(held_edit(), 0..2),
+            prop::collection::vec(id(), 0..3),
+        ),
     )
         .prop_map(
             |(
                 (protocol, min_protocol, capabilities, epoch, cursor),
                 (actors, dropped, inventory, pushes, automerge_sync),
                 retire_ready,
-                held,
+                (held, erased),
             )| Request {
                 protocol,
                 min_protocol,
@@ -96,6 +99,7 @@ fn request() -> impl Strategy<Value = Request> {
                 automerge_sync,
                 retire_ready,
                 held,
+                erased,
             },
         )
 }
@@ -127,13 +131,19 @@ fn head() -> impl Strategy<Value = Head> {
             prop::collection::vec(automerge_sync(), 0..2),
             small(),
         ),
-        (any::<bool>(), any::<bool>(), prop::option::of(lease())),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of(lease()),
+            small(),
+            small(),
+        ),
     )
         .prop_map(
             |(
                 (protocol, capabilities, epoch, epoch_changed),
                 (acks, refused, diverged, automerge_sync, drop),
-                (retire, retired, lease),
+                (retire, retired, lease, erase_docs, erase_people),
             )| Head {
                 protocol,
                 capabilities,
@@ -144,6 +154,8 @@ fn head() -> impl Strategy<Value = Head> {
                 diverged,
                 automerge_sync,
                 drop,
+                erase_docs,
+                erase_people,
                 retire,
                 retired,
                 lease,

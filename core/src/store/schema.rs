@@ -188,8 +188,9 @@ fn v5_standing(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// v6: forgetting. Edits made offline inside passages a lead has since removed, and records
-/// erased here, until the server has heard of them; and a one-time scrub of the file, since pages freed before this
-/// version (which zeroes freed space) may still hold deleted text.
+/// erased here, until the server has heard of them; and, for a store holding documents, a
+/// one-time scrub of the file, since pages freed before this version (which zeroes freed space)
+/// may still hold deleted text.
 fn v6_forget(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE TABLE held_edits (
@@ -204,8 +205,8 @@ fn v6_forget(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             id   TEXT NOT NULL,
             PRIMARY KEY (peer, id)
         ) STRICT;
-        INSERT INTO meta (key, value) VALUES ('scrub', 1)
-            ON CONFLICT (key) DO UPDATE SET value = 1;",
+        INSERT INTO meta (key, value) VALUES ('scrub', EXISTS (SELECT 1 FROM documents))
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
     )
 }
 
