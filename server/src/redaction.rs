@@ -1,15 +1,17 @@
 //! A lead removes a passage from a visit: text recorded on the wrong person's record, say. The
 //! lead names the section and the exact passage; it must occur there once, so what is removed
 //! is never a guess. The removal itself (`SyncService::redact`) takes the text out of every
-//! copy, history included.
+//! copy, history included. Edits a device typed offline inside a removed passage are held
+//! (`held_edits`) until a lead puts each back or discards it (`settle_held`).
 
+use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 use outpost_core::forget::{Cut, Held, Step};
 use outpost_core::{Author, DeviceId, DocId, Section, WorkerId};
 
 use crate::error::{Error, Result};
 use crate::review::SERVER_DEVICE;
-use crate::storage::{HeldRow, Role, Storage};
+use crate::storage::{AuditEntry, HeldRow, Role, Storage, StoredDoc, SyncWrite};
 use crate::sync::SyncService;
 
 /// Removes `passage` from `section` of `visit`, as `lead`, for `reason`, audited from `from`.
@@ -23,17 +25,7 @@ pub fn redact_passage(
     reason: &str,
     from: &str,
 ) -> Result<()> {
-    let storage = service.storage();
-    let missing = || Error::NotFound(format!("visit {visit}"));
-    let (role, _) = storage.worker(lead)?.ok_or_else(missing)?;
-    let stored = storage
-        .doc(visit)?
-        .filter(|d| d.doc_type == "visit")
-        .ok_or_else(missing)?;
-    let teams = storage.lead_teams(lead)?;
-    if role != Role::Lead || !storage.person_team(&stored.person)?.is_some_and(|t| teams.contains(&t)) {
-        return Err(missing());
-    }
+    let stored = lead_visit(service.storage().as_ref(), lead, visit)?;
     let section = Section::from_code(section)
         .ok_or_else(|| Error::bad("section", format!("{section:?} is not a section of a visit")))?;
     let doc = AutoCommit::load(&stored.snapshot)
@@ -61,6 +53,21 @@ pub fn held_edits(storage: &dyn Storage, doc: &DocId) -> Result<Vec<(HeldRow, He
             Ok((row, held))
         })
         .collect()
+}
+
+/// The stored visit, when `lead` is a lead of its person's team; anything else is missing.
+fn lead_visit(storage: &dyn Storage, lead: &WorkerId, visit: &DocId) -> Result<StoredDoc> {
+    let missing = || Error::NotFound(format!("visit {visit}"));
+    let (role, _) = storage.worker(lead)?.ok_or_else(missing)?;
+    let stored = storage
+        .doc(visit)?
+        .filter(|d| d.doc_type == "visit")
+        .ok_or_else(missing)?;
+    let teams = storage.lead_teams(lead)?;
+    if role != Role::Lead || !storage.person_team(&stored.person)?.is_some_and(|t| teams.contains(&t)) {
+        return Err(missing());
+    }
+    Ok(stored)
 }
 
 fn section_text(doc: &AutoCommit, section: Section) -> Option<String> {
@@ -92,6 +99,113 @@ fn find_once(text: &str, passage: &str) -> Result<(usize, usize)> {
             ),
         )),
     }
+}
+
+/// A lead's decision on edit `held_id`, held back from `visit` after a redaction: `put_back`
+/// inserts its text into the text it was typed in, as a change by `lead` through the server;
+/// otherwise it is discarded. Either way it is held no longer. Audited (`held-put-back`,
+/// `held-discard`) as `lead` from `from`, naming the visit, never the text.
+///
+/// The text goes where the removed passage was, counted in characters of the text as it was
+/// re-created. That text may have been edited since, so the position is approximate; it is
+/// clamped to the text's length now, and the lead reads the result on the visit page.
+pub fn settle_held(
+    service: &SyncService,
+    lead: &WorkerId,
+    visit: &DocId,
+    held_id: i64,
+    put_back: bool,
+    from: &str,
+) -> Result<()> {
+    let storage = service.storage().as_ref();
+    lead_visit(storage, lead, visit)?;
+    let gone = || {
+        Error::bad(
+            "held edit",
+            "it is no longer held (it was put back or discarded already); reload the page",
+        )
+    };
+    let (row, held) = held_edits(storage, visit)?
+        .into_iter()
+        .find(|(row, _)| row.id == held_id)
+        .ok_or_else(gone)?;
+    // Claimed before the text is put back, so two leads at once (or a double click) cannot put
+    // it back twice.
+    if !storage.settle_held(held_id, visit)? {
+        return Err(gone());
+    }
+    let who = format!("{lead}/{SERVER_DEVICE}");
+    if !put_back {
+        return storage.audit(&AuditEntry {
+            at: chrono::Utc::now().timestamp(),
+            who,
+            action: "held-discard".into(),
+            subject: visit.to_string(),
+            detail: format!(
+                "held edit {held_id} from device {}, {} characters",
+                row.device,
+                held.text.chars().count()
+            ),
+            from: from.to_string(),
+        });
+    }
+    if let Err(error) = put_back_held(service, lead, visit, &held, &who, from) {
+        // Held again (under a new id) rather than lost; only a crash in between loses it.
+        let again = SyncWrite {
+            held: vec![row],
+            ..SyncWrite::default()
+        };
+        if let Err(e) = storage.write(None, &again) {
+            tracing::error!(error = %e, doc = %visit, "a held edit that could not be put back was not kept either");
+        }
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// Puts a held edit's text back as a server edit written by `lead` (as review decisions are),
+/// with an actor registered as the server's so no device can claim it later. The server edit
+/// writes the audit entry (`held-put-back`) with the change.
+fn put_back_held(
+    service: &SyncService,
+    lead: &WorkerId,
+    visit: &DocId,
+    held: &Held,
+    who: &str,
+    from: &str,
+) -> Result<()> {
+    let actor = automerge::ActorId::random();
+    service
+        .storage()
+        .register_server_actor(actor.to_bytes(), chrono::Utc::now().timestamp())?;
+    // The form `outpost_core::Author` records and reads back: `worker/device`.
+    let author = automerge::Author::from(format!("{lead}/{SERVER_DEVICE}").into_bytes());
+    service.server_edit(visit, who, from, "held-put-back", |doc| {
+        doc.set_author(Some(author.clone()));
+        doc.set_actor(actor.clone());
+        let text = text_at(doc, &held.path).ok_or_else(|| outpost_core::Error::InvalidInput {
+            field: "held edit".into(),
+            reason: "the text it was typed in is no longer in this visit".into(),
+        })?;
+        let at = held.at.min(doc.length(&text));
+        doc.splice_text(&text, at, 0, &held.text)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// The text object at `path` from the document's root, if there is text there.
+fn text_at(doc: &AutoCommit, path: &[Step]) -> Option<automerge::ObjId> {
+    let (mut obj, mut kind) = (ROOT, ObjType::Map);
+    for step in path {
+        let (value, id) = match step {
+            Step::Key(key) => doc.get(&obj, key.as_str()).ok()??,
+            Step::Index(index) => doc.get(&obj, *index).ok()??,
+        };
+        kind = value.to_objtype()?;
+        obj = id;
+    }
+    (kind == ObjType::Text).then_some(obj)
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ mod erasure;
 mod leases;
 #[path = "storage/review.rs"]
 mod review;
+#[path = "storage/redaction.rs"]
+mod redaction;
 #[path = "storage/web.rs"]
 mod web;
 

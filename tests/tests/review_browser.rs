@@ -2,17 +2,21 @@
 //! signs in by keyboard, finds a visit two workers typed into at once, reads who wrote what,
 //! returns it with a comment that reaches the worker's phone; the worker edits and resubmits,
 //! the lead approves, the worker edits again and the visit shows "changed since approval"; the
-//! lead signs out and the pages refuse the session. Every page passes axe-core (WCAG 2.2 AA)
+//! lead signs out and the pages refuse the session. The visit page carries the form to remove
+//! a passage throughout, and in the last phase an edit held back after a redaction with its put
+//! back and discard buttons. Every page passes axe-core (WCAG 2.2 AA)
 //! and the keyboard check, and is saved as a screenshot (`target/browser-screenshots`).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use chrono::Utc;
+use outpost_core::forget::{Held, Step};
 use outpost_core::{
     Consciousness, Device, DocId, NewObservations, NewVisit, PersonId, ReviewAction, ReviewState, RiskTier, Section,
     Setting, SpO2Scale, WorkerId,
 };
+use outpost_server::storage::{Documents, HeldRow, SyncWrite};
 use outpost_tests::browser;
 use outpost_tests::team::{self, ServedTeam};
 use serde_json::{Value, json};
@@ -152,6 +156,25 @@ fn a_lead_reviews_in_the_browser_and_the_worker_sees_the_decision() {
     w1.write(|s| s.edit_visit(&visit, |v| v.splice(Section::Goals, 0, 0, "Join the lunch club.")))
         .unwrap();
     sync(&w1);
+    // An edit held back after a redaction, so the visit page checked next lists one.
+    let held = Held {
+        path: vec![Step::Key("sections".into()), Step::Key("what_matters".into())],
+        at: 0,
+        text: "Typed offline inside a removed passage.".into(),
+    };
+    let held_row = HeldRow {
+        id: 0,
+        doc: visit.clone(),
+        device: w2.enrolment().unwrap().author.device,
+        // A frame is its length (4 bytes), then the CBOR a held row keeps.
+        held: outpost_core::sync::wire::encode(&held)[4..].to_vec(),
+        received_at: Utc::now().timestamp(),
+    };
+    let write = SyncWrite {
+        held: vec![held_row],
+        ..SyncWrite::default()
+    };
+    rig.world.storage.write(None, &write).unwrap();
 
     let changed = browser::run("review.mjs", &input("changed"));
     let banner = changed["results"]["changed since approval"]["banner"].as_str().unwrap();
@@ -162,7 +185,12 @@ fn a_lead_reviews_in_the_browser_and_the_worker_sees_the_decision() {
         "only what changed after approval: {banner}"
     );
     assert_eq!(changed["results"]["sign out"]["refused"], true);
-    assert!(screenshots(&changed).iter().any(|p| p.ends_with("/signed-out.png")));
+    let pages = screenshots(&changed);
+    assert!(pages.iter().any(|p| p.ends_with("/signed-out.png")));
+    assert!(
+        pages.iter().any(|p| p.ends_with("/visit-changed.png")),
+        "the visit page with a held edit and the form to remove a passage: {pages:?}"
+    );
 }
 
 /// The screenshot files a run's page checks wrote, each checked to be a PNG of a page with no

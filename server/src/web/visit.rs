@@ -1,10 +1,12 @@
 //! A visit as a lead reviews it: each section's text marked with who wrote it (from the
 //! document's history), what needs attention (sections typed into at the same time, fields
 //! holding two values), actions, the person's assessments and observations that day, the review
-//! history, what changed since an approval, and the decision form.
+//! history, what changed since an approval, the decision form, and removing a passage (with
+//! the edits held back after one).
 
 mod changes;
 mod decision;
+mod redact;
 
 use std::collections::HashMap;
 
@@ -27,6 +29,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/review/visits/{visit}", get(show))
         .route("/review/visits/{visit}/decision", post(decision::decide))
+        .route("/review/visits/{visit}/redact", post(redact::redact))
+        .route("/review/visits/{visit}/held/{held}", post(redact::settle))
 }
 
 /// Everything the page shows, read in one blocking task.
@@ -36,6 +40,7 @@ struct Loaded {
     review: Option<Review>,
     listing: VisitListing,
     same_day: Vec<Record>,
+    held: Vec<redact::HeldEdit>,
 }
 
 fn load(state: &AppState, lead: &Lead, id: &str) -> Result<Loaded, PageError> {
@@ -61,12 +66,14 @@ fn load(state: &AppState, lead: &Lead, id: &str) -> Result<Loaded, PageError> {
             same_day.push(Record::load(doc, &stored.snapshot).map_err(|e| PageError::Internal(e.into()))?);
         }
     }
+    let held = redact::load_held(storage, record.id())?;
     Ok(Loaded {
         record,
         visit,
         review,
         listing,
         same_day,
+        held,
     })
 }
 
@@ -91,31 +98,34 @@ async fn show(
     .await?;
     let names = Names::load(&state, &lead).await?;
     let title = format!("Visit to {}", loaded.listing.person_name);
-    let decided = query.get("decided").map(String::as_str);
     Ok(layout::page(
         &title,
         Some(&lead),
-        page(&title, &lead, &loaded, &names, decided),
+        page(&title, &lead, &loaded, &names, &query),
     ))
 }
 
-fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &Names, decided: Option<&str>) -> Markup {
+fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &Names, query: &HashMap<String, String>) -> Markup {
     let Loaded {
         record,
         visit,
         review,
         listing,
         same_day,
+        held,
     } = loaded;
     let worker = |id: &String| WorkerId::new(id.as_str()).map_or_else(|_| id.clone(), |w| names.worker(&w));
     let concurrent = record.concurrent_edits().unwrap_or_default();
     let contested = record.contested_fields().unwrap_or_default();
     html! {
         h1 { (title) }
-        @match decided {
+        @match query.get("decided").map(String::as_str) {
             Some("approve") => p.ok role="status" { "Approved. The worker's device receives the decision at its next sync." },
             Some("return") => p.ok role="status" { "Returned with your comment. The worker's device receives it at its next sync." },
             _ => {}
+        }
+        @if let Some(done) = redact::confirmation(query) {
+            p.ok role="status" { (done) }
         }
         dl.facts {
             dt { "Person" } dd { a href=(format!("/review/people/{}", listing.person)) { (listing.person_name) } }
@@ -147,6 +157,7 @@ fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &Names, decided: Optio
                 }
             }
         }
+        (redact::held_box(lead, record.id(), held, names))
         h2 { "Conversation" }
         (sections(record, visit, names))
         h2 { "Agreed actions" }
@@ -165,6 +176,7 @@ fn page(title: &str, lead: &Lead, loaded: &Loaded, names: &Names, decided: Optio
         h2 { "Review history" }
         (history(review.as_ref(), names))
         (decision::form(lead, record, listing))
+        (redact::form(lead, record.id(), visit))
     }
 }
 

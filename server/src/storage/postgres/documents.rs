@@ -146,6 +146,11 @@ impl Documents for PostgresStorage {
         self.block_on(super::forget::held_edits(&*client, doc))
     }
 
+    fn settle_held(&self, id: i64, doc: &DocId) -> Result<bool> {
+        let client = self.client()?;
+        self.block_on(super::forget::settle_held(&*client, id, doc))
+    }
+
     fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()> {
         let mut client = self.client()?;
         self.block_on(async {

@@ -69,3 +69,14 @@ pub(super) async fn held_edits(client: &impl tokio_postgres::GenericClient, doc:
         })
         .collect()
 }
+
+/// Deletes a held edit a lead decided on; false when it is gone already.
+pub(super) async fn settle_held(client: &impl tokio_postgres::GenericClient, id: i64, doc: &DocId) -> Result<bool> {
+    let deleted = client
+        .execute(
+            "DELETE FROM held_edits WHERE id = $1 AND doc_id = $2",
+            &[&id, &doc.as_str()],
+        )
+        .await?;
+    Ok(deleted > 0)
+}

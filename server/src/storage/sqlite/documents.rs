@@ -222,6 +222,10 @@ impl Documents for SqliteStorage {
         super::forget::held_edits(&*self.conn()?, doc)
     }
 
+    fn settle_held(&self, id: i64, doc: &DocId) -> Result<bool> {
+        super::forget::settle_held(&*self.conn()?, id, doc)
+    }
+
     fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;

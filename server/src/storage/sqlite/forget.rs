@@ -79,3 +79,12 @@ pub(super) fn checkpoint(conn: &rusqlite::Connection) {
         Err(e) => tracing::warn!(error = %e, "the WAL could not be emptied after a redaction"),
     }
 }
+
+/// Deletes a held edit a lead decided on; false when it is gone already.
+pub(super) fn settle_held(conn: &rusqlite::Connection, id: i64, doc: &DocId) -> Result<bool> {
+    let deleted = conn.execute(
+        "DELETE FROM held_edits WHERE id = ?1 AND doc_id = ?2",
+        params![id, doc.as_str()],
+    )?;
+    Ok(deleted > 0)
+}
