@@ -109,6 +109,12 @@ pub struct SyncOutcome {
     pub people_dropped: i64,
     /// The device was retired: everything on it reached the server, and its records were wiped.
     pub retired: bool,
+    /// Records erased from this device because the server erased them (a person erased on
+    /// request or past retention, or a record removed by a lead).
+    pub records_erased: i64,
+    /// Edits typed here inside passages a lead has since removed: not applied, sent to the lead
+    /// to decide. An app tells the worker so.
+    pub edits_held: i64,
 }
 
 impl From<core::SyncOutcome> for SyncOutcome {
@@ -125,6 +131,8 @@ impl From<core::SyncOutcome> for SyncOutcome {
                 .collect(),
             people_dropped: count(o.progress.dropped),
             retired: o.progress.retired,
+            records_erased: count(o.progress.erased),
+            edits_held: count(o.progress.held),
         }
     }
 }

@@ -81,17 +81,26 @@ fn reads(c: &mut Criterion, fixture: &Fixture) -> BenchResult {
 }
 
 /// (d) one durable one-character edit, (e) N keystrokes per durable edit; each unencrypted and
-/// encrypted.
+/// encrypted, and unencrypted without `secure_delete`.
 fn writes(c: &mut Criterion, fixture: &Fixture) -> BenchResult {
     for (suffix, key) in variants()? {
-        edits(c, fixture, suffix, key.as_ref())?;
+        edits(c, fixture, suffix, key.as_ref(), true)?;
     }
+    // What zeroing deleted content (so removed text leaves no trace) costs, in the same run.
+    edits(c, fixture, "_secure_delete_off", None, false)?;
     Ok(())
 }
 
-fn edits(c: &mut Criterion, fixture: &Fixture, suffix: &str, key: Option<&StoreKey>) -> BenchResult {
+fn edits(
+    c: &mut Criterion,
+    fixture: &Fixture,
+    suffix: &str,
+    key: Option<&StoreKey>,
+    secure_delete: bool,
+) -> BenchResult {
     let scratch = scratch(fixture, key)?;
     let mut store = Store::open_with_key(scratch.path(), fixture.worker.clone(), key)?;
+    store.set_secure_delete(secure_delete)?;
     let visit = fixture.visit.clone();
     // Keystrokes go at the end of the section; a one-character typist alternates with backspace
     // so the note stays its generated size however many iterations criterion runs.

@@ -117,6 +117,9 @@ pub struct AutomergeSync {
 }
 
 /// One frame of a response.
+// The head is the largest frame and there is one per response; a reader holds one frame at a
+// time, and the document frames the server gathers are small beside the bytes they carry.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Frame {
     Head(Head),
