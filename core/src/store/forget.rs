@@ -147,10 +147,7 @@ impl Store {
     pub(crate) fn erasures_reported(&mut self, peer: &str, ids: &[String]) -> Result<()> {
         let tx = self.conn.transaction()?;
         for id in ids {
-            tx.execute(
-                "DELETE FROM sync_erased WHERE peer = ?1 AND id = ?2",
-                params![peer, id],
-            )?;
+            tx.execute("DELETE FROM sync_erased WHERE peer = ?1 AND id = ?2", params![peer, id])?;
         }
         tx.commit()?;
         Ok(())
@@ -201,15 +198,15 @@ impl Store {
         if busy != 0 {
             tracing::warn!("the WAL could not be emptied after a redaction; the next checkpoint will");
         }
+        Ok(())
+    }
+
     /// Turns the zeroing of deleted content off (or on again), to measure what it costs. For
     /// benchmarks only: with it off, a redaction or erasure may leave text in freed pages.
     #[doc(hidden)]
     pub fn set_secure_delete(&self, on: bool) -> Result<()> {
         self.conn
             .pragma_update(None, "secure_delete", if on { "ON" } else { "OFF" })?;
-        Ok(())
-    }
-
         Ok(())
     }
 
