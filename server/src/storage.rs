@@ -284,11 +284,11 @@ pub trait Documents: Send + Sync {
     fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()>;
     /// Edits held back from a document after a redaction, oldest first.
     fn held_edits(&self, doc: &DocId) -> Result<Vec<HeldRow>>;
-}
-
     /// Deletes held edit `id` of `doc`, decided by a lead. False when it was settled already
     /// (or is another document's): of two leads deciding at once, only one settles it.
     fn settle_held(&self, id: i64, doc: &DocId) -> Result<bool>;
+}
+
 /// How devices leave service (revoked, retired) and how long they may work offline.
 pub trait Lifecycle: Send + Sync {
     /// Asks an enrolled, unrevoked device to retire: at its next sync it sends what the server
