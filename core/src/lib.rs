@@ -6,6 +6,7 @@
 
 mod device;
 mod document;
+pub mod duplicates;
 mod error;
 pub mod forget;
 mod ids;

@@ -56,7 +56,14 @@ pub fn erase_person(
     if storage.person_team(person)?.is_none() {
         return Err(Error::NotFound(format!("person {person}")));
     }
-    Ok(storage.erase(person, &[], &audit)?.len())
+    let mut erased = storage.erase(person, &[], &audit)?.len();
+    // A duplicate record merged into this one is the same person: its own record still holds
+    // their details, so it goes too.
+    for merge in storage.merged_from(person)? {
+        let audit = entry(who, from, "erase-person", merge.duplicate.as_str(), grounds)?;
+        erased += storage.erase(&merge.duplicate, &[], &audit)?.len();
+    }
+    Ok(erased)
 }
 
 /// Removes one document (a visit with its review) from a person's record for good.

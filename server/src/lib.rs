@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod database;
+pub mod duplicates;
 pub mod erasure;
 pub mod error;
 pub mod limits;

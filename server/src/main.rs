@@ -89,6 +89,18 @@ enum Command {
         #[arg(long)]
         lead: String,
     },
+    /// Merge two records made for the same person, as a team lead: the duplicate's records move
+    /// to the survivor on the server now and on each device at its next sync, and what the
+    /// duplicate's record holds is kept on the survivor's. Running it again finishes a merge
+    /// that was interrupted.
+    MergePeople {
+        #[arg(long)]
+        survivor: String,
+        #[arg(long)]
+        duplicate: String,
+        #[arg(long)]
+        lead: String,
+    },
     /// The audit trail: verify it, sign a checkpoint, read it by record or user, export it,
     /// remove old segments.
     Audit {
@@ -159,6 +171,26 @@ fn run(command: Command, data_dir: &Path, database: &Database) -> Result<(), Str
             outpost_server::redaction::redact_passage(&service, &lead, &visit, &section, &passage, &reason, "")
                 .map_err(|e| e.to_string())?;
             println!("removed the passage from visit {visit}; devices replace their copies at their next sync");
+            seal_due(data_dir, service.storage().as_ref());
+            Ok(())
+        }
+        Command::MergePeople {
+            survivor,
+            duplicate,
+            lead,
+        } => {
+            let storage = open(database)?;
+            let service =
+                outpost_server::sync::SyncService::new(storage, Default::default()).map_err(|e| e.to_string())?;
+            let survivor = DocId::new(survivor).map_err(|e| e.to_string())?;
+            let duplicate = DocId::new(duplicate).map_err(|e| e.to_string())?;
+            let lead = WorkerId::new(lead).map_err(|e| e.to_string())?;
+            let merged = outpost_server::duplicates::merge_people(&service, &lead, &survivor, &duplicate, "")
+                .map_err(|e| e.to_string())?;
+            println!(
+                "merged {duplicate} into {survivor}: {} records moved; devices follow at their next sync",
+                merged.moved.len()
+            );
             seal_due(data_dir, service.storage().as_ref());
             Ok(())
         }

@@ -3,11 +3,13 @@
 //! writes does so in one transaction.
 
 pub mod audit;
+pub mod duplicates;
 pub mod postgres;
 pub mod review;
 pub mod sqlite;
 
 pub use audit::{AuditFilter, AuditTrail, ChainHash, ChainedEntry, Checkpoint, CheckpointSigner};
+pub use duplicates::{Duplicates, Merge};
 
 pub use review::{
     ActionListing, CaseloadEntry, ListedPerson, QueueFilter, QueuePage, QueueState, RecordListing, ReviewIndex,
@@ -334,9 +336,15 @@ pub trait Erasures: Send + Sync {
     fn past_retention(&self, now: i64) -> Result<Vec<(PersonId, u32)>>;
 }
 
-pub trait Storage: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle + Erasures {}
+pub trait Storage:
+    Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle + Erasures + Duplicates
+{
+}
 
-impl<T: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle + Erasures> Storage for T {}
+impl<T: Accounts + Documents + WebAccounts + ReviewIndex + AuditTrail + Lifecycle + Erasures + Duplicates> Storage
+    for T
+{
+}
 
 /// When a case closed at `closed_at` leaves a retention of `years`: the same day and month,
 /// `years` later (29 February counting as 28 February in a year without it).

@@ -213,6 +213,7 @@ impl SyncService {
             resent,
         } = merged;
         self.metrics.docs_stored(write.docs.len());
+        crate::duplicates::follow_merges(self, &write.docs, from);
         self.alert_safeguarding(&write.docs, now)?;
 
         // People who left the scope (after their last pushes were accepted above).

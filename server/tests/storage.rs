@@ -35,14 +35,16 @@ mod accounts;
 mod audit;
 #[path = "storage/documents.rs"]
 mod documents;
+#[path = "storage/duplicates.rs"]
+mod duplicates;
 #[path = "storage/erasure.rs"]
 mod erasure;
 #[path = "storage/leases.rs"]
 mod leases;
-#[path = "storage/review.rs"]
-mod review;
 #[path = "storage/redaction.rs"]
 mod redaction;
+#[path = "storage/review.rs"]
+mod review;
 #[path = "storage/web.rs"]
 mod web;
 

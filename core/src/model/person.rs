@@ -114,6 +114,10 @@ pub struct Person {
     pub risk: Field<RiskTier>,
     pub contacts: Vec<Contact>,
     pub consents: Vec<Consent>,
+    /// Set when this record was a duplicate, merged into another: that one is the person's record.
+    pub merged_into: Option<PersonId>,
+    /// Values from duplicates merged into this record that differ from its own, kept.
+    pub also_recorded: Vec<crate::duplicates::AlsoRecorded>,
 }
 
 impl Person {
@@ -180,6 +184,8 @@ pub(crate) fn read(doc: &AutoCommit, id: &PersonId) -> Result<Person> {
             .iter()
             .map(|item| read_consent(doc, item))
             .collect::<Result<_>>()?,
+        merged_into: crate::duplicates::merged_into(doc),
+        also_recorded: crate::duplicates::also_recorded(doc),
     })
 }
 

@@ -39,7 +39,16 @@ pub(crate) fn write(tx: &Transaction<'_>, id: &DocId, doc: &AutoCommit) -> Resul
         |row| row.get(0),
     )?;
     match header.doc_type {
-        DocType::Person => write_person(tx, &person::read(doc, id)?),
+        DocType::Person => {
+            let p = person::read(doc, id)?;
+            if p.merged_into.is_some() {
+                // Merged into another record: kept, but listed under that one only.
+                tx.execute("DELETE FROM people WHERE person_id = ?1", [p.id.as_str()])?;
+                tx.execute("DELETE FROM allocations WHERE person_id = ?1", [p.id.as_str()])?;
+                return Ok(());
+            }
+            write_person(tx, &p)
+        }
         DocType::Visit => write_visit(tx, row_id, &visit::read(doc, id)?),
         DocType::Review => write_review(tx, &review::read(doc, id)?),
         DocType::Assessment => {

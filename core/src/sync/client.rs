@@ -398,7 +398,11 @@ impl SyncClient {
         }
         if !head.erase_docs.is_empty() || !head.erase_people.is_empty() {
             let docs = head.erase_docs.iter().map(|d| doc_id(d)).collect::<Result<Vec<_>>>()?;
-            let people = head.erase_people.iter().map(|p| doc_id(p)).collect::<Result<Vec<_>>>()?;
+            let people = head
+                .erase_people
+                .iter()
+                .map(|p| doc_id(p))
+                .collect::<Result<Vec<_>>>()?;
             for doc in docs.iter().chain(&people) {
                 self.diverged.remove(doc);
                 self.outbox.retain(|(d, _)| d != doc);

@@ -14,6 +14,7 @@
 mod accounts;
 mod audit;
 mod documents;
+mod duplicates;
 mod erasure;
 mod forget;
 mod leases;

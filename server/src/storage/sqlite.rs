@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod documents;
+mod duplicates;
 mod erasure;
 mod forget;
 mod leases;
@@ -27,6 +28,7 @@ const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
     web::v5_sign_in_failures,
     forget::v6_forget,
     erasure::v7_erasure,
+    duplicates::v8_duplicates,
 ];
 
 #[derive(Debug)]

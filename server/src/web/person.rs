@@ -1,9 +1,11 @@
 //! A person's record for a lead: who they are, consent, risk tier, visits over time, open
 //! actions, assessments and observations. Each view is written to the audit log.
 
+mod merge;
+
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use maud::{Markup, html};
 use outpost_core::{Person, Record};
 
@@ -12,14 +14,19 @@ use super::records::{self, field, opt_field};
 use super::{Lead, PageError, audit, layout, show_time};
 use crate::AppState;
 use crate::auth::blocking;
-use crate::storage::{ActionListing, RecordListing, VisitListing};
+use crate::storage::{ActionListing, CaseloadEntry, RecordListing, VisitListing};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/review/people/{person}", get(show))
+    Router::new()
+        .route("/review/people/{person}", get(show))
+        .route("/review/people/{person}/merge", post(merge::merge))
 }
 
 struct Loaded {
+    lead: Lead,
     person: Person,
+    /// Records of the same team that could be duplicates of this one.
+    duplicates: Vec<CaseloadEntry>,
     visits: Vec<VisitListing>,
     actions: Vec<ActionListing>,
     records: Vec<Record>,
@@ -36,6 +43,8 @@ fn load(state: &AppState, lead: &Lead, id: &str) -> Result<Loaded, PageError> {
         }
     }
     Ok(Loaded {
+        lead: lead.clone(),
+        duplicates: merge::candidates(storage, lead, &stored.person)?,
         visits: storage.person_visits(&stored.person)?,
         actions: storage.person_actions(&stored.person)?,
         person,
@@ -63,7 +72,9 @@ async fn show(State(state): State<AppState>, lead: Lead, Path(id): Path<String>)
 
 fn page(title: &str, loaded: &Loaded) -> Markup {
     let Loaded {
+        lead,
         person,
+        duplicates,
         visits,
         actions,
         records,
@@ -139,5 +150,6 @@ fn page(title: &str, loaded: &Loaded) -> Markup {
             @if let Ok(a) = record.assessment() { (records::assessment(&a)) }
             @if let Ok(o) = record.observations() { (records::observations(&o)) }
         }
+        (merge::section(lead, person, duplicates))
     }
 }

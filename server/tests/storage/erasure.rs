@@ -67,14 +67,22 @@ fn erasing_a_person_removes_their_records_and_tells_each_device_until_it_has(s: 
 fn removing_one_record_leaves_the_rest_of_the_person(s: &Backend) {
     let ann = two_people(s);
     let erased = s
-        .erase(&id("p1"), &[id("v1"), id("v1.review"), id("v2")], &audit("remove-document", "v1"))
+        .erase(
+            &id("p1"),
+            &[id("v1"), id("v1.review"), id("v2")],
+            &audit("remove-document", "v1"),
+        )
         .unwrap();
     assert_eq!(erased.len(), 2, "v2 is not p1's, so it is not removed: {erased:?}");
     assert!(s.doc(&id("p1")).unwrap().is_some());
     assert!(s.doc(&id("v2")).unwrap().is_some());
     assert_eq!(s.erased("v1").unwrap(), Some((id("p1"), false)));
-    assert_eq!(s.erasures_for(&ann.device).unwrap(), (vec![id("v1"), id("v1.review")], vec![]));
-    s.erasures_done(&ann.device, &["v1".into(), "v1.review".into()]).unwrap();
+    assert_eq!(
+        s.erasures_for(&ann.device).unwrap(),
+        (vec![id("v1"), id("v1.review")], vec![])
+    );
+    s.erasures_done(&ann.device, &["v1".into(), "v1.review".into()])
+        .unwrap();
     assert_eq!(s.erasures_for(&ann.device).unwrap(), (vec![], vec![]));
 }
 

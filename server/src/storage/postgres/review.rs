@@ -122,7 +122,7 @@ impl ReviewIndex for PostgresStorage {
                     WHERE a.person_id = p.person_id AND NOT a.done AND NOT a.cancelled
                         AND a.due COLLATE \"C\" < $1)
              FROM people p LEFT JOIN listed_people lp ON lp.person_id = p.person_id
-             WHERE p.team_id = ANY($2)
+             WHERE p.team_id = ANY($2) AND p.person_id NOT IN (SELECT duplicate_id FROM merged_people)
              ORDER BY CASE lp.risk WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END,
                  lower(coalesce(lp.preferred_name, lp.name, p.person_id)) COLLATE \"C\", p.person_id COLLATE \"C\"",
             &[&today.to_string(), &team_ids(teams)],

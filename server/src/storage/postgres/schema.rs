@@ -44,6 +44,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: super::erasure::V4_ERASURE,
         older_servers_can_run: false,
     },
+    // Merged duplicates: an older server would leave a merged-away person's new records on them.
+    Migration {
+        sql: super::duplicates::V5_DUPLICATES,
+        older_servers_can_run: false,
+    },
 ];
 
 /// Brings the database up to `migrations` (this server's: `MIGRATIONS`), one process at a time,

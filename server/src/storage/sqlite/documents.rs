@@ -347,6 +347,7 @@ fn check_unchanged(tx: &Transaction<'_>, doc: &DocId, expected: &[automerge::Cha
 }
 
 fn write_doc(tx: &Transaction<'_>, device: Option<&DeviceId>, doc: &DocWrite) -> Result<u64> {
+    super::duplicates::follow_person(tx, doc)?;
     if let Some(scope) = &doc.person_scope {
         let old_team: Option<String> = tx
             .prepare_cached("SELECT team_id FROM people WHERE person_id = ?1")?

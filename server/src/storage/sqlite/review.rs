@@ -249,7 +249,7 @@ impl ReviewIndex for SqliteStorage {
                 (SELECT count(*) FROM listed_actions a
                     WHERE a.person_id = p.person_id AND a.done = 0 AND a.cancelled = 0 AND a.due < ?1)
              FROM people p LEFT JOIN listed_people lp ON lp.person_id = p.person_id
-             WHERE {condition}
+             WHERE {condition} AND p.person_id NOT IN (SELECT duplicate_id FROM merged_people)
              ORDER BY CASE lp.risk WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END,
                  lower(coalesce(lp.preferred_name, lp.name, p.person_id)), p.person_id"
         ))?;

@@ -35,6 +35,7 @@ pub(super) async fn check_unchanged(tx: &Transaction<'_>, doc: &DocId, expected:
 
 /// Writes one document of a sync; returns its log seq.
 pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &DocWrite) -> Result<u64> {
+    super::super::duplicates::follow_person(tx, doc).await?;
     let person = doc.person.as_str();
     if let Some(scope) = &doc.person_scope {
         let old_team = tx
