@@ -56,6 +56,22 @@ pub fn held_edits(storage: &dyn Storage, doc: &DocId) -> Result<Vec<(HeldRow, He
 }
 
 /// The stored visit, when `lead` is a lead of its person's team; anything else is missing.
+/// Removes a whole visit (with its review) from a person's record, as `lead`, for `reason`:
+/// erased here now and from every device at its next sync (`erasure::remove_document`). A
+/// visit outside the lead's teams is answered as missing. Returns the person it belonged to.
+pub fn remove_visit(
+    service: &SyncService,
+    lead: &WorkerId,
+    visit: &DocId,
+    reason: &str,
+    from: &str,
+) -> Result<outpost_core::PersonId> {
+    let stored = lead_visit(service.storage().as_ref(), lead, visit)?;
+    let grounds = crate::erasure::Grounds::Removed(reason.to_string());
+    service.remove_document(visit, &grounds, &format!("{lead}/{SERVER_DEVICE}"), from)?;
+    Ok(stored.person)
+}
+
 fn lead_visit(storage: &dyn Storage, lead: &WorkerId, visit: &DocId) -> Result<StoredDoc> {
     let missing = || Error::NotFound(format!("visit {visit}"));
     let (role, _) = storage.worker(lead)?.ok_or_else(missing)?;

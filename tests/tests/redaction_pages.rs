@@ -387,3 +387,44 @@ fn an_edit_typed_offline_inside_a_removed_passage_is_held_and_put_back_where_it_
         assert_eq!(on_phone(phone, &visit, Section::WhatMatters), expected);
     }
 }
+
+#[test]
+fn a_lead_removes_a_whole_visit_and_the_device_erases_it() {
+    let rig = ServedTeam::start();
+    let password = rig.password("lead1");
+    let w1 = rig.enrolled("w1", "w1.sqlite3");
+    let visit = visit_with_passage(&w1);
+    let path = format!("/review/visits/{visit}");
+    rig.runtime.block_on(async {
+        let mut browser = Browser::new(rig.world.state.clone());
+        assert!(browser.sign_in("lead1", &password).await.status.is_redirection());
+        let page = browser.get(&path).await;
+        assert!(page.body.contains("Remove this whole visit"), "{}", page.body);
+        assert!(page.body.contains(&format!("action=\"{path}/remove\"")));
+        let csrf = hidden(&page.body, "csrf").unwrap();
+        let blank = browser
+            .post(&format!("{path}/remove"), &[("csrf", &csrf), ("reason", " ")])
+            .await;
+        assert_eq!(blank.status, StatusCode::BAD_REQUEST);
+        assert!(blank.body.contains("reason"), "{}", blank.body);
+        assert_eq!(
+            browser.get(&path).await.status,
+            StatusCode::OK,
+            "nothing removed without a reason"
+        );
+        let removed = browser
+            .post(&format!("{path}/remove"), &[("csrf", &csrf), ("reason", REASON)])
+            .await;
+        assert!(removed.status.is_redirection(), "{}", removed.status);
+        assert_eq!(browser.get(&path).await.status, StatusCode::NOT_FOUND);
+    });
+    assert!(rig.world.storage.doc(&visit).unwrap().is_none());
+    assert!(rig.world.storage.doc(&DocId::review_of(&visit)).unwrap().is_none());
+    sync(&w1);
+    assert!(w1.read(|s| s.visit(&visit)).is_err(), "the phone erased it");
+    let log = rig.world.storage.audit_log(50).unwrap();
+    let entry = log.iter().find(|e| e.action == "remove-document").unwrap();
+    assert_eq!(entry.who, "lead1/server");
+    assert_eq!(entry.subject, visit.to_string());
+    assert!(entry.detail.contains(REASON), "{}", entry.detail);
+}

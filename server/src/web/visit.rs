@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/visits/{visit}", get(show))
         .route("/review/visits/{visit}/decision", post(decision::decide))
         .route("/review/visits/{visit}/redact", post(redact::redact))
+        .route("/review/visits/{visit}/remove", post(redact::remove))
         .route("/review/visits/{visit}/held/{held}", post(redact::settle))
 }
 

@@ -1,4 +1,4 @@
-//! Removing a passage from a visit (`crate::redaction`), and deciding on the edits a device
+//! Removing a passage from a visit (`crate::redaction`), or the whole visit, and deciding on the edits a device
 //! typed offline inside a passage removed meanwhile: put back, or discard. The passage is named
 //! exactly, so what is removed is never a guess; the audit records who, when and why, never the
 //! text.
@@ -160,7 +160,38 @@ pub fn form(lead: &Lead, visit_id: &DocId, visit: &Visit) -> Markup {
                 }
             }
         }
+        section.redact aria-labelledby="remove-visit" {
+            h2 id="remove-visit" { "Remove this whole visit" }
+            p {
+                "For a visit recorded on the wrong person. "
+                strong { "The visit and its review are erased from the server now and from every device at its next sync. It cannot be restored." }
+            }
+            form method="post" action=(format!("/review/visits/{visit_id}/remove")) {
+                (csrf_field(lead))
+                div.field {
+                    label for="remove-reason" { "Reason" }
+                    p.hint id="remove-reason-hint" { "Recorded in the audit log with your name and the time." }
+                    input type="text" id="remove-reason" name="reason" size="60" required
+                        aria-describedby="remove-reason-hint";
+                }
+                button.warning type="submit" { "Erase this visit" }
+            }
+        }
     }
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    lead: Lead,
+    Path(id): Path<String>,
+    Form(fields): Form<HashMap<String, String>>,
+) -> Result<Redirect, PageError> {
+    lead.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let visit = DocId::new(id.as_str()).map_err(|_| PageError::NotFound)?;
+    let reason = fields.get("reason").cloned().unwrap_or_default();
+    let person =
+        blocking(move || redaction::remove_visit(&state.sync, &lead.worker, &visit, &reason, &lead.from)).await?;
+    Ok(Redirect::to(&format!("/review/people/{person}")))
 }
 
 pub async fn redact(
