@@ -372,30 +372,7 @@ impl SyncClient {
                 .refused
                 .push((refusal.doc.clone(), refusal.reason.clone()));
         }
-        for doc in &head.diverged {
-            let doc = doc_id(doc)?;
-            store.forget_ack(&self.peer, &doc)?;
-            self.diverged.entry(doc).or_default();
-        }
-        for message in &head.automerge_sync {
-            let doc = doc_id(&message.doc)?;
-            let state = self.diverged.entry(doc.clone()).or_default();
-            store.receive_automerge_sync(&doc, state, &message.message)?;
-        }
-        // Each diverged document answers what it just heard; finished ones fall silent.
-        let mut finished = Vec::new();
-        for (doc, state) in &mut self.diverged {
-            match store.automerge_sync_message(doc, state)? {
-                Some(message) => self.outbox.push((doc.clone(), message)),
-                None => finished.push(doc.clone()),
-            }
-        }
-        for doc in finished {
-            self.diverged.remove(&doc);
-        }
-        if !self.outbox.is_empty() {
-            self.again = true;
-        }
+        // Erased first: nothing below may reach for what is erased.
         if !head.erase_docs.is_empty() || !head.erase_people.is_empty() {
             let docs = head.erase_docs.iter().map(|d| doc_id(d)).collect::<Result<Vec<_>>>()?;
             let people = head
@@ -409,6 +386,32 @@ impl SyncClient {
             }
             self.progress.erased += store.erase(&self.peer, &docs, &people)?;
             // The server hears of it next round.
+            self.again = true;
+        }
+        for doc in &head.diverged {
+            let doc = doc_id(doc)?;
+            store.forget_ack(&self.peer, &doc)?;
+            self.diverged.entry(doc).or_default();
+        }
+        for message in &head.automerge_sync {
+            let doc = doc_id(&message.doc)?;
+            let state = self.diverged.entry(doc.clone()).or_default();
+            store.receive_automerge_sync(&doc, state, &message.message)?;
+        }
+        // Each diverged document answers what it just heard; finished ones fall silent.
+        let mut finished = Vec::new();
+        for (doc, state) in &mut self.diverged {
+            match store.automerge_sync_message(doc, state) {
+                Ok(Some(message)) => self.outbox.push((doc.clone(), message)),
+                // Gone from this store meanwhile (erased): nothing left to reconcile.
+                Ok(None) | Err(Error::NotFound(_)) => finished.push(doc.clone()),
+                Err(e) => return Err(e),
+            }
+        }
+        for doc in finished {
+            self.diverged.remove(&doc);
+        }
+        if !self.outbox.is_empty() {
             self.again = true;
         }
         for person in &head.drop {

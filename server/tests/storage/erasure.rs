@@ -86,6 +86,19 @@ fn removing_one_record_leaves_the_rest_of_the_person(s: &Backend) {
     assert_eq!(s.erasures_for(&ann.device).unwrap(), (vec![], vec![]));
 }
 
+fn erasing_the_latest_entries_never_moves_the_log_head_back(s: &Backend) {
+    let ann = two_people(s);
+    let head = s.log_head().unwrap();
+    let cursor = s.pull(&ann, 0, &[], usize::MAX, false).unwrap().cursor;
+    // p2's entries are the log's latest: a device's cursor past what is left must still be
+    // the log's own, not one from a restored server.
+    s.erase(&id("p2"), &[], &audit("erase-person", "p2")).unwrap();
+    assert_eq!(s.log_head().unwrap(), head);
+    assert!(cursor <= s.log_head().unwrap());
+    s.write(None, &docs(vec![doc_write("v3", "p1", "visit")])).unwrap();
+    assert!(s.log_head().unwrap() > head, "new entries come after");
+}
+
 fn retention_finds_cases_closed_longer_ago_than_the_team_keeps(s: &Backend) {
     two_people(s);
     let year = 365 * 24 * 3600;
@@ -102,5 +115,6 @@ fn retention_finds_cases_closed_longer_ago_than_the_team_keeps(s: &Backend) {
 on_every_backend!(
     erasing_a_person_removes_their_records_and_tells_each_device_until_it_has,
     removing_one_record_leaves_the_rest_of_the_person,
+    erasing_the_latest_entries_never_moves_the_log_head_back,
     retention_finds_cases_closed_longer_ago_than_the_team_keeps,
 );

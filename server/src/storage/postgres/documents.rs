@@ -255,8 +255,17 @@ fn stored_doc(id: &DocId, row: &Row) -> Result<StoredDoc> {
     })
 }
 
+/// The highest log seq ever written: an erasure deletes entries, perhaps the latest, and a
+/// device's cursor must never look newer than the log (that would read as a restore).
 async fn log_head(client: &impl GenericClient) -> Result<u64> {
-    let row = client.query_one("SELECT coalesce(max(seq), 0) FROM log", &[]).await?;
+    let row = client
+        .query_one(
+            "SELECT GREATEST(coalesce(max(seq), 0),
+                             coalesce((SELECT value::bigint FROM meta WHERE key = 'log_floor'), 0))
+             FROM log",
+            &[],
+        )
+        .await?;
     seq_from(row.try_get(0)?)
 }
 

@@ -51,6 +51,14 @@ impl Erasures for PostgresStorage {
                 .map(|row| row.try_get(0))
                 .collect::<std::result::Result<_, _>>()?
             };
+            // The log's head stays where it was, whichever entries go.
+            tx.execute(
+                "INSERT INTO meta (key, value) SELECT 'log_floor', coalesce(max(seq), 0)::text FROM log
+                 ON CONFLICT (key) DO UPDATE
+                 SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text",
+                &[],
+            )
+            .await?;
             for doc in &targets {
                 for sql in [
                     "DELETE FROM log WHERE doc_id = $1",

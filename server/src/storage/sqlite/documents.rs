@@ -296,8 +296,15 @@ fn scope_sql(device: &Device) -> (&'static str, Option<&str>) {
     }
 }
 
+/// The highest log seq ever written: an erasure deletes entries, perhaps the latest, and a
+/// device's cursor must never look newer than the log (that would read as a restore).
 fn log_head(conn: &Connection) -> Result<u64> {
-    let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |row| row.get(0))?;
+    let head: i64 = conn.query_row(
+        "SELECT max(coalesce((SELECT max(seq) FROM log), 0),
+                    coalesce((SELECT value FROM meta WHERE key = 'log_floor'), 0))",
+        [],
+        |row| row.get(0),
+    )?;
     Ok(head as u64)
 }
 

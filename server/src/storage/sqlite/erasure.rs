@@ -48,6 +48,12 @@ impl Erasures for SqliteStorage {
             }
             found
         };
+        // The log's head stays where it was, whichever entries go.
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('log_floor', (SELECT coalesce(max(seq), 0) FROM log))
+             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            [],
+        )?;
         for doc in &targets {
             for sql in [
                 "DELETE FROM log WHERE doc_id = ?1",
