@@ -15,6 +15,9 @@ use super::{RECREATED_KEY, Redaction, Step};
 use crate::error::{Error, Result};
 use crate::model::authorship::text_elements;
 
+/// No document holds more list and text elements than this (a document is at most 8 MiB).
+const MAX_ANCHORED: u64 = 8 * 1024 * 1024;
+
 /// Text a device typed offline inside a passage that was removed meanwhile: not applied, kept
 /// for a lead to decide. `at` is where it would go in the new text, in characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +99,20 @@ type Element = (ActorId, u64);
 impl AnchorIndex {
     fn new(redaction: &Redaction) -> Result<Self> {
         let actors: Vec<ActorId> = redaction.actors.iter().map(|a| ActorId::from(a.as_slice())).collect();
+        // The anchors of one document name at most its elements; a redaction naming more (a
+        // faulty or hostile server) is refused before anything is allocated for it.
+        let total: u64 = redaction
+            .anchors
+            .iter()
+            .flat_map(|a| a.kept.iter().chain(&a.cut))
+            .map(|(_, _, len)| u64::from(*len))
+            .sum();
+        if total > MAX_ANCHORED {
+            return Err(Error::invalid(
+                "redaction",
+                format!("it names {total} elements, more than any document holds"),
+            ));
+        }
         let expand = |runs: &[(u32, u64, u32)]| -> Result<Vec<(ActorId, u64)>> {
             let mut ids = Vec::new();
             for (actor, start, len) in runs {

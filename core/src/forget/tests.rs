@@ -204,3 +204,19 @@ fn a_device_with_nothing_of_its_own_carries_nothing() {
     );
     assert_eq!(received.get_heads(), heads);
 }
+
+#[test]
+fn a_redaction_naming_more_elements_than_any_document_holds_is_refused() {
+    let (mut server, notes) = original();
+    let mut device = AutoCommit::load(&server.save()).unwrap();
+    device.splice_text(&notes, 0, 0, "x").unwrap();
+    device.commit();
+    let cut = cut_wrong_person(&server, &notes);
+    let (mut new, mut redaction) = rebuild(&mut server, &[cut], &author("lee", "server"), 0).unwrap();
+    redaction.anchors[0].kept.push((0, 1, u32::MAX));
+    let mut received = AutoCommit::load(&new.save()).unwrap();
+    let err = carry(&mut device, &redaction, &mut received, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than any document holds"), "{err}");
+}

@@ -51,7 +51,18 @@ impl Store {
                 self.apply_pulled(peer, &[(id.clone(), bytes)], None)?;
                 return Ok(Vec::new());
             }
-            match forget::carry(&mut old, redaction, &mut new, self.now().timestamp()) {
+            let now = self.now().timestamp();
+            // The redaction comes from outside; Automerge can panic on what it did not expect.
+            let carried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                forget::carry(&mut old, redaction, &mut new, now)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::invalid(
+                    "redaction",
+                    "carrying the edits failed (automerge panicked)",
+                ))
+            });
+            match carried {
                 Ok((Some(hash), kept_back)) => {
                     self.own_isolated_actor(&mut new, &hash)?;
                     held = kept_back;
