@@ -44,6 +44,43 @@ pub(super) async fn append(tx: &Transaction<'_>, entry: &AuditEntry) -> Result<u
     Ok(seq)
 }
 
+/// Appends `entries` in order, as `append` does one by one, but in three round trips whatever
+/// their number (the lock, the head, one insert), so a sync holds `Lock::Audit` briefly.
+pub(super) async fn append_all(tx: &Transaction<'_>, entries: &[AuditEntry]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    Lock::Audit.take(tx).await?;
+    let (mut seq, mut prev) = head(tx).await?.unwrap_or((0, GENESIS));
+    let n = entries.len();
+    let (mut seqs, mut ats) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for entry in entries {
+        seq += 1;
+        let hash = entry_hash(&prev, seq, entry);
+        seqs.push(sql_seq(seq)?);
+        ats.push(entry.at);
+        prevs.push(prev.to_vec());
+        hashes.push(hash.to_vec());
+        prev = hash;
+    }
+    let text = |field: fn(&AuditEntry) -> &str| entries.iter().map(field).collect::<Vec<&str>>();
+    let (whos, actions, subjects) = (text(|e| &e.who), text(|e| &e.action), text(|e| &e.subject));
+    let (details, froms) = (text(|e| &e.detail), text(|e| &e.from));
+    tx.execute(
+        &format!(
+            "INSERT INTO audit ({ENTRY_COLUMNS})
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::bytea[], $9::bytea[])"
+        ),
+        &[
+            &seqs, &ats, &whos, &actions, &subjects, &details, &froms, &prevs, &hashes,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The newest entries, newest first, without their hashes (the `Accounts::audit_log` view).
 pub(super) async fn latest(client: &impl GenericClient, limit: usize) -> Result<Vec<AuditEntry>> {
     let rows = client

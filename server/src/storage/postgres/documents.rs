@@ -109,9 +109,7 @@ impl Documents for PostgresStorage {
                         .await?;
                     }
                 }
-                for entry in &write.audit {
-                    super::audit::append(&tx, entry).await?;
-                }
+                super::audit::append_all(&tx, &write.audit).await?;
                 tx.commit().await?;
                 Ok(seqs)
             })
