@@ -43,8 +43,16 @@ impl Store {
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM documents WHERE doc_id = ?1)")?
             .query_row([id.as_str()], |row| row.get(0))?;
         let mut held = Vec::new();
-        if existed {
-            let mut old = self.take_doc(id)?;
+        // A copy that no longer reads (damaged on disk) is replaced all the same; nothing of it
+        // can be carried.
+        let old = if existed {
+            self.take_doc(id)
+                .inspect_err(|e| tracing::warn!(doc = %id, error = %e, "the copy a redaction replaces does not read"))
+                .ok()
+        } else {
+            None
+        };
+        if let Some(mut old) = old {
             if old.get_change_by_hash(&redaction_root(redaction)?).is_some() {
                 // Already replaced (the frame came again after a cut): only merge what is new.
                 self.cache.put(id.clone(), old);
