@@ -145,3 +145,58 @@ pub fn person(name: &str, risk: RiskTier) -> NewPerson {
         risk,
     }
 }
+
+/// A device whose store is encrypted, with what a forensic scan needs to read it: its file and
+/// its key.
+#[allow(missing_debug_implementations)]
+pub struct KeyedPhone {
+    pub device: Device,
+    pub path: std::path::PathBuf,
+    pub key: [u8; 32],
+}
+
+impl ServedTeam {
+    /// A device of `worker` whose store in `file` is encrypted under a key of `key_byte`s,
+    /// enrolled as the app enrols.
+    pub fn enrolled_with_key(&self, worker: &str, file: &str, key_byte: u8) -> KeyedPhone {
+        let path = self.world.dir.path().join(file);
+        let key = [key_byte; 32];
+        let device = Device::open(&path, Some(&key)).unwrap();
+        device.set_clock(self.clock.clone()).unwrap();
+        device.enrol(self.server(), &self.code(worker), file).unwrap();
+        KeyedPhone { device, path, key }
+    }
+
+    /// Every place removed text could hide, scanned for `probes` (`forensics::scan_sqlite`):
+    /// the server's database, each phone's (decrypted with its key), and a backup of each taken
+    /// now, named by `label`.
+    pub fn scan_everywhere(
+        &self,
+        phones: &[&KeyedPhone],
+        probes: &[&str],
+        label: &str,
+    ) -> Vec<(String, crate::forensics::Found)> {
+        use crate::forensics::scan_sqlite;
+        let dir = self.world.dir.path();
+        let server_backup = dir.join(format!("server-backup-{label}.sqlite3"));
+        self.world.storage.backup(&server_backup).unwrap();
+        let mut scans = vec![
+            (
+                "server".to_string(),
+                scan_sqlite(&dir.join("server.sqlite3"), None, probes),
+            ),
+            ("server backup".to_string(), scan_sqlite(&server_backup, None, probes)),
+        ];
+        for (i, phone) in phones.iter().enumerate() {
+            let backup = dir.join(format!("phone-{i}-backup-{label}.sqlite3"));
+            let dest = backup.clone();
+            phone.device.read(move |s| s.backup_to(&dest)).unwrap();
+            scans.push((format!("phone {i}"), scan_sqlite(&phone.path, Some(&phone.key), probes)));
+            scans.push((
+                format!("phone {i} backup"),
+                scan_sqlite(&backup, Some(&phone.key), probes),
+            ));
+        }
+        scans
+    }
+}

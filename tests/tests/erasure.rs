@@ -4,15 +4,14 @@
 //! erases them on arrival and counts them, and another person's records are untouched.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use outpost_core::{Device, DocId, NewVisit, PersonId, RiskTier, Section, Setting, WorkerId};
+use outpost_core::{DocId, NewVisit, PersonId, RiskTier, Section, Setting, WorkerId};
 use outpost_server::erasure::{self, Grounds};
 use outpost_server::storage::{Accounts, Documents, Erasures};
-use outpost_tests::forensics::{Found, assert_gone, scan_sqlite};
-use outpost_tests::team::{self, ServedTeam};
+use outpost_tests::forensics::{assert_gone, scan_sqlite};
+use outpost_tests::team::{self, KeyedPhone, ServedTeam};
 
 /// The erased person's name and what was written about them.
 const PROBES: &[&str] = &["Zephyrine", "Marigold", "Quillon"];
@@ -21,28 +20,13 @@ const LATE: &str = "Brackenfold";
 /// Another person's record, which must survive.
 const KEPT: &str = "Thistlewood";
 
-struct Phone {
-    device: Device,
-    path: PathBuf,
-    key: [u8; 32],
-}
-
-fn phone(rig: &ServedTeam, worker: &str, file: &str, key_byte: u8) -> Phone {
-    let path = rig.world.dir.path().join(file);
-    let key = [key_byte; 32];
-    let device = Device::open(&path, Some(&key)).unwrap();
-    device.set_clock(rig.clock.clone()).unwrap();
-    device.enrol(rig.server(), &rig.code(worker), file).unwrap();
-    Phone { device, path, key }
-}
-
-fn sync(phone: &Phone) -> outpost_core::SyncOutcome {
+fn sync(phone: &KeyedPhone) -> outpost_core::SyncOutcome {
     let outcome = phone.device.sync_now(Duration::from_secs(30)).unwrap();
     assert!(outcome.complete, "{outcome:?}");
     outcome
 }
 
-fn person_with_visit(phone: &Phone, name: &str, address: &str, note: &str) -> (PersonId, DocId) {
+fn person_with_visit(phone: &KeyedPhone, name: &str, address: &str, note: &str) -> (PersonId, DocId) {
     phone
         .device
         .write(|s| {
@@ -61,35 +45,11 @@ fn person_with_visit(phone: &Phone, name: &str, address: &str, note: &str) -> (P
         .unwrap()
 }
 
-fn scan_everywhere(rig: &ServedTeam, phones: &[&Phone], probes: &[&str], label: &str) -> Vec<(String, Found)> {
-    let dir = rig.world.dir.path();
-    let server_backup = dir.join(format!("server-backup-{label}.sqlite3"));
-    rig.world.storage.backup(&server_backup).unwrap();
-    let mut scans = vec![
-        (
-            "server".to_string(),
-            scan_sqlite(&dir.join("server.sqlite3"), None, probes),
-        ),
-        ("server backup".to_string(), scan_sqlite(&server_backup, None, probes)),
-    ];
-    for (i, phone) in phones.iter().enumerate() {
-        let backup = dir.join(format!("phone-{i}-backup-{label}.sqlite3"));
-        let dest = backup.clone();
-        phone.device.read(move |s| s.backup_to(&dest)).unwrap();
-        scans.push((format!("phone {i}"), scan_sqlite(&phone.path, Some(&phone.key), probes)));
-        scans.push((
-            format!("phone {i} backup"),
-            scan_sqlite(&backup, Some(&phone.key), probes),
-        ));
-    }
-    scans
-}
-
 #[test]
 fn an_erased_person_is_gone_everywhere_and_what_arrives_late_is_erased_and_counted() {
     let rig = ServedTeam::start();
-    let a = phone(&rig, "w1", "a.sqlite3", 3);
-    let b = phone(&rig, "w2", "b.sqlite3", 5);
+    let a = rig.enrolled_with_key("w1", "a.sqlite3", 3);
+    let b = rig.enrolled_with_key("w2", "b.sqlite3", 5);
     let (person, visit) = person_with_visit(
         &a,
         "Iris Zephyrine Kemp",
@@ -118,7 +78,7 @@ fn an_erased_person_is_gone_everywhere_and_what_arrives_late_is_erased_and_count
         .unwrap();
 
     // Just before the erasure, the same search finds every probe in every place.
-    for (what, found) in scan_everywhere(&rig, &[&a, &b], PROBES, "before") {
+    for (what, found) in rig.scan_everywhere(&[&a, &b], PROBES, "before") {
         for probe in PROBES {
             let places: Vec<&String> = found.iter().filter(|(_, p)| p == probe).map(|(p, _)| p).collect();
             assert!(
@@ -180,7 +140,7 @@ fn an_erased_person_is_gone_everywhere_and_what_arrives_late_is_erased_and_count
 
     let mut all = PROBES.to_vec();
     all.push(LATE);
-    for (what, found) in scan_everywhere(&rig, &[&a, &b], &all, "after") {
+    for (what, found) in rig.scan_everywhere(&[&a, &b], &all, "after") {
         assert_gone(&found, &what);
     }
     for (phone, word) in [(&a, "Zephyrine"), (&b, "Brackenfold"), (&b, "Quillon")] {

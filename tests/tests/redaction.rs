@@ -4,14 +4,13 @@
 //! those outside the passage, while the one typed inside it is held for the lead.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use outpost_core::{Device, DocId, NewVisit, RiskTier, Section, Setting, WorkerId};
+use outpost_core::{DocId, NewVisit, RiskTier, Section, Setting, WorkerId};
 use outpost_server::storage::Accounts;
-use outpost_tests::forensics::{Found, assert_gone, scan_sqlite};
-use outpost_tests::team::{self, ServedTeam};
+use outpost_tests::forensics::{Found, assert_gone};
+use outpost_tests::team::{self, KeyedPhone, ServedTeam};
 
 /// Words of the passage that must disappear; each is searched for everywhere.
 const PROBES: &[&str] = &["Zebedee", "Larkspur", "Quentin"];
@@ -19,58 +18,16 @@ const PASSAGE: &str = "Mr Quentin Zebedee, a neighbour at 9 Larkspur Row, was al
 const BEFORE: &str = "Iris wants to keep gardening. ";
 const AFTER: &str = "She enjoys the library on Fridays.";
 
-struct Phone {
-    device: Device,
-    path: PathBuf,
-    key: [u8; 32],
-}
-
-fn phone(rig: &ServedTeam, worker: &str, file: &str, key_byte: u8) -> Phone {
-    let path = rig.world.dir.path().join(file);
-    let key = [key_byte; 32];
-    let device = Device::open(&path, Some(&key)).unwrap();
-    device.set_clock(rig.clock.clone()).unwrap();
-    device.enrol(rig.server(), &rig.code(worker), file).unwrap();
-    Phone { device, path, key }
-}
-
-fn sync(phone: &Phone) {
+fn sync(phone: &KeyedPhone) {
     let outcome = phone.device.sync_now(Duration::from_secs(30)).unwrap();
     assert!(outcome.complete, "{outcome:?}");
 }
 
-fn what_matters(phone: &Phone, visit: &DocId) -> String {
+fn what_matters(phone: &KeyedPhone, visit: &DocId) -> String {
     phone
         .device
         .read(|s| Ok(s.visit(visit)?.section(Section::WhatMatters).to_string()))
         .unwrap()
-}
-
-/// Every place the passage could hide: the server's database, each device's (decrypted with
-/// its key), and backups of both, each searched raw, row by row, through every Automerge
-/// history, and through the full-text index's vocabulary.
-fn scan_everywhere(rig: &ServedTeam, phones: &[&Phone], label: &str) -> Vec<(String, Found)> {
-    let dir = rig.world.dir.path();
-    let server_backup = dir.join(format!("server-backup-{label}.sqlite3"));
-    rig.world.storage.backup(&server_backup).unwrap();
-    let mut scans = vec![
-        (
-            "server".to_string(),
-            scan_sqlite(&dir.join("server.sqlite3"), None, PROBES),
-        ),
-        ("server backup".to_string(), scan_sqlite(&server_backup, None, PROBES)),
-    ];
-    for (i, phone) in phones.iter().enumerate() {
-        let backup = dir.join(format!("phone-{i}-backup-{label}.sqlite3"));
-        let dest = backup.clone();
-        phone.device.read(move |s| s.backup_to(&dest)).unwrap();
-        scans.push((format!("phone {i}"), scan_sqlite(&phone.path, Some(&phone.key), PROBES)));
-        scans.push((
-            format!("phone {i} backup"),
-            scan_sqlite(&backup, Some(&phone.key), PROBES),
-        ));
-    }
-    scans
 }
 
 fn places_with(found: &Found, probe: &str) -> Vec<String> {
@@ -81,15 +38,15 @@ fn places_with(found: &Found, probe: &str) -> Vec<String> {
         .collect()
 }
 
-fn searched(phone: &Phone, word: &str) -> usize {
+fn searched(phone: &KeyedPhone, word: &str) -> usize {
     phone.device.read(|s| s.search(word, 10)).unwrap().len()
 }
 
 #[test]
 fn a_redacted_passage_is_gone_from_every_copy_and_offline_edits_outside_it_survive() {
     let rig = ServedTeam::start();
-    let a = phone(&rig, "w1", "a.sqlite3", 7);
-    let b = phone(&rig, "w2", "b.sqlite3", 9);
+    let a = rig.enrolled_with_key("w1", "a.sqlite3", 7);
+    let b = rig.enrolled_with_key("w2", "b.sqlite3", 9);
 
     let visit = a
         .device
@@ -133,7 +90,7 @@ fn a_redacted_passage_is_gone_from_every_copy_and_offline_edits_outside_it_survi
         .unwrap();
 
     // Just before the redaction, the same search finds every probe in every place.
-    for (what, found) in scan_everywhere(&rig, &[&a, &b], "before") {
+    for (what, found) in rig.scan_everywhere(&[&a, &b], PROBES, "before") {
         for probe in PROBES {
             let places = places_with(&found, probe);
             assert!(
@@ -200,7 +157,7 @@ fn a_redacted_passage_is_gone_from_every_copy_and_offline_edits_outside_it_survi
     );
 
     // Nowhere now: not in any database, backup, index, or history.
-    for (what, found) in scan_everywhere(&rig, &[&a, &b], "after") {
+    for (what, found) in rig.scan_everywhere(&[&a, &b], PROBES, "after") {
         assert_gone(&found, &what);
     }
     for probe in PROBES {
