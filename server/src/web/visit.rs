@@ -250,22 +250,29 @@ fn history(review: Option<&Review>, names: &Names) -> Markup {
     html! {
         @match review.filter(|r| !r.history.is_empty()) {
             None => p.empty { "Not yet submitted for review." },
-            Some(review) => ol.history {
-                @for step in &review.history {
-                    li {
-                        strong { (match step.action {
-                            ReviewAction::Submit => "Submitted",
-                            ReviewAction::Approve => "Approved",
-                            ReviewAction::Return => "Returned",
-                        }) }
-                        " by " (step.by.as_ref().map_or_else(|| "unknown".to_string(), |a| names.author(a)))
-                        ", " (show_time(step.at.timestamp()))
-                        @if let Some(comment) = &step.comment {
-                            p.text dir="auto" { (comment) }
-                        }
+            Some(review) => (review_steps(review, |a| names.author(a))),
+        }
+    }
+}
+
+/// A review's steps, oldest first: what, by whom (`author` names them), when, and any comment.
+pub fn review_steps(review: &Review, author: impl Fn(&outpost_core::Author) -> String) -> Markup {
+    html! {
+        ol.history {
+            @for step in &review.history {
+                li {
+                    strong { (match step.action {
+                        ReviewAction::Submit => "Submitted",
+                        ReviewAction::Approve => "Approved",
+                        ReviewAction::Return => "Returned",
+                    }) }
+                    " by " (step.by.as_ref().map_or_else(|| "unknown".to_string(), &author))
+                    ", " (show_time(step.at.timestamp()))
+                    @if let Some(comment) = &step.comment {
+                        p.text dir="auto" { (comment) }
                     }
                 }
-            },
+            }
         }
     }
 }

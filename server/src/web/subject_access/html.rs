@@ -3,7 +3,7 @@
 //! PDF (the stylesheet's print rules drop the navigation and keep headings with what follows).
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use outpost_core::{DocId, Person, Review, ReviewAction};
+use outpost_core::{DocId, Person, Review};
 
 use super::super::queue::state_label;
 use super::super::records::{self, field, opt_field};
@@ -218,22 +218,7 @@ fn history(export: &Export, review: &Review) -> Markup {
         @if review.history.is_empty() {
             p.empty { "Not submitted for review." }
         } @else {
-            ol.history {
-                @for step in &review.history {
-                    li {
-                        strong { (match step.action {
-                            ReviewAction::Submit => "Submitted",
-                            ReviewAction::Approve => "Approved",
-                            ReviewAction::Return => "Returned",
-                        }) }
-                        " by " (step.by.as_ref().map_or_else(|| "unknown".to_string(), |a| export.author(a)))
-                        ", " (show_time(step.at.timestamp()))
-                        @if let Some(comment) = &step.comment {
-                            p.text dir="auto" { (comment) }
-                        }
-                    }
-                }
-            }
+            (crate::web::visit::review_steps(review, |a| export.author(a)))
         }
     }
 }
