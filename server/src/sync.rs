@@ -6,6 +6,7 @@ mod check;
 mod erasure;
 mod forget;
 mod lifecycle;
+mod locks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::storage::{AuditEntry, Device, DocWrite, Outgoing, PersonScope, Pull, Storage, SyncWrite};
 use check::{Accepted, Checker};
 use erasure::Arrivals;
+use locks::MergeLocks;
 
 /// The largest request body accepted; a day's work is far below it.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
@@ -111,8 +113,8 @@ pub struct SyncService {
     metrics: Arc<Metrics>,
     /// The server's own actor for this process run, for changes it makes (a lead's decision).
     actor: ActorId,
-    /// Pushes are merged one sync at a time: each loads, merges and rewrites whole documents.
-    write_lock: Mutex<()>,
+    /// Which merges may run at once (each loads, merges and rewrites whole documents).
+    merge_locks: MergeLocks,
     /// Automerge sync protocol state per device and diverged document, between rounds.
     automerge_states: Mutex<HashMap<(DeviceId, DocId), am_sync::State>>,
     alerts: Alerts,
@@ -141,7 +143,7 @@ impl SyncService {
             storage,
             metrics,
             actor,
-            write_lock: Mutex::new(()),
+            merge_locks: MergeLocks::new(),
             automerge_states: Mutex::new(HashMap::new()),
             alerts: Alerts::disabled(),
             key: Arc::new(crate::signing::ServerKey::generate()?),
@@ -149,13 +151,10 @@ impl SyncService {
         })
     }
 
-    /// The lock that serialises merges. It guards no data (each merge is one storage
-    /// transaction), so a panic in one request, a hostile one say, must not shut every later
-    /// sync out: a poisoned lock is taken as it is.
-    fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Held while rewriting records wholesale (a redaction, an erasure): no merge of this
+    /// process runs meanwhile.
+    fn exclusive_guard(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.merge_locks.everything()
     }
 
     /// Tells team leads when a visit flagged for safeguarding arrives.
@@ -301,7 +300,7 @@ impl SyncService {
         loop {
             let mut attempt_head = head.clone();
             let merged = {
-                let _guard = self.write_guard();
+                let _guard = self.merge_locks.docs(touched(request));
                 self.merge(device, request, &mut attempt_head, now, from)
             };
             match merged {
@@ -597,7 +596,7 @@ impl SyncService {
         action: &str,
         f: &mut impl FnMut(&mut AutoCommit) -> std::result::Result<(), outpost_core::Error>,
     ) -> Result<Vec<ChangeHash>> {
-        let _guard = self.write_guard();
+        let _guard = self.merge_locks.docs([doc.as_str()]);
         let stored = self
             .storage
             .doc(doc)?
@@ -740,4 +739,13 @@ fn audit(device: &Device, action: &str, doc: &str, at: i64) -> AuditEntry {
         detail: String::new(),
         from: String::new(),
     }
+}
+
+/// The documents a request may write: those it pushes, syncs by Automerge's protocol, and
+/// holds edits back from.
+fn touched(request: &Request) -> impl Iterator<Item = &str> {
+    let pushed = request.pushes.iter().map(|p| p.doc.as_str());
+    let synced = request.automerge_sync.iter().map(|m| m.doc.as_str());
+    let held = request.held.iter().map(|h| h.doc.as_str());
+    pushed.chain(synced).chain(held)
 }

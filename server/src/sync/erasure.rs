@@ -30,13 +30,13 @@ impl SyncService {
     /// Erases `person` whole (`erasure::erase_person`), serialised with this process's sync
     /// writes.
     pub fn erase_person(&self, person: &PersonId, grounds: &Grounds, who: &str, from: &str) -> Result<usize> {
-        let _guard = self.write_guard();
+        let _guard = self.exclusive_guard();
         crate::erasure::erase_person(self.storage.as_ref(), person, grounds, who, from)
     }
 
     /// Removes one document from a person's record (`erasure::remove_document`).
     pub fn remove_document(&self, doc: &DocId, grounds: &Grounds, who: &str, from: &str) -> Result<usize> {
-        let _guard = self.write_guard();
+        let _guard = self.exclusive_guard();
         crate::erasure::remove_document(self.storage.as_ref(), doc, grounds, who, from)
     }
 

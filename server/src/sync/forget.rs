@@ -44,7 +44,7 @@ impl SyncService {
         from: &str,
         reason: &str,
     ) -> Result<Vec<ChangeHash>> {
-        let _guard = self.write_guard();
+        let _guard = self.exclusive_guard();
         let stored = self
             .storage
             .doc(doc)?

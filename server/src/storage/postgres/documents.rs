@@ -1,8 +1,10 @@
-//! Documents and the log in PostgreSQL, as SQLite keeps them. Every append to the log holds
-//! `Lock::Log` from its transaction's start, so seqs become visible in order across processes
-//! and a device's cursor never passes an entry another process has yet to commit. Serving a pull
-//! reads stored bytes only, from one snapshot.
+//! Documents and the log in PostgreSQL, as SQLite keeps them. A sync's write locks the
+//! documents it writes (so concurrent writers of one document take turns across processes),
+//! writes their rows, and only then takes `Lock::Log` for its appends and its commit, so seqs
+//! become visible in order across processes and a device's cursor never passes an entry another
+//! process has yet to commit. Serving a pull reads stored bytes only, from one snapshot.
 
+mod pull;
 mod write;
 
 use std::collections::HashSet;
@@ -10,12 +12,13 @@ use std::collections::HashSet;
 use outpost_core::sync::decode_heads;
 use outpost_core::{DeviceId, DocId, PersonId, TeamId};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{GenericClient, IsolationLevel, Row, Transaction};
+use tokio_postgres::{GenericClient, IsolationLevel, Row};
 
-use self::write::{check_unchanged, mark_scope_change, write_doc};
-use super::{Lock, PostgresStorage, seq_from, sql_seq};
+use self::pull::pull_in;
+use self::write::{append_doc, check_unchanged, lock_docs, mark_scope_change, write_doc};
+use super::{Lock, PostgresStorage, seq_from};
 use crate::error::{Error, Result};
-use crate::storage::{Device, Documents, Outgoing, Pull, Role, ScopePolicy, StoredDoc, SyncWrite};
+use crate::storage::{Device, Documents, Pull, Role, ScopePolicy, StoredDoc, SyncWrite};
 
 /// How many times a transaction PostgreSQL gave up on for another's sake is tried in all.
 const ATTEMPTS: usize = 3;
@@ -69,29 +72,37 @@ impl Documents for PostgresStorage {
             let mut client = self.client()?;
             self.block_on(async {
                 let tx = client.transaction().await?;
-                // Before anything else: whoever appends after us must wait for our commit, so no
-                // puller sees their seq before ours. A write of audit entries alone (what a pull
-                // sent) leaves the log alone and waits only for the audit chain.
-                if !write.docs.is_empty() || !write.expected.is_empty() || !write.held.is_empty() {
-                    Lock::Log.take(&tx).await?;
-                }
-                // Under the lock, as every document write is: nobody writes between check and write.
-                for (doc, expected) in &write.expected {
-                    check_unchanged(&tx, doc, expected).await?;
-                }
+                // Writers of one document take turns, in every process: nobody writes between
+                // our check of its heads and our write.
+                let docs: Vec<&str> = (write.expected.iter().map(|(doc, _)| doc))
+                    .chain(write.docs.iter().map(|doc| &doc.doc))
+                    .map(DocId::as_str)
+                    .collect();
+                lock_docs(&tx, &docs).await?;
+                check_unchanged(&tx, &write.expected).await?;
                 let now = chrono::Utc::now().timestamp();
                 let device_id = device.map(DeviceId::as_str);
-                for actor in &write.actors {
+                if !write.actors.is_empty() {
                     tx.execute(
-                        "INSERT INTO actors (actor, device_id, registered_at) VALUES ($1, $2, $3)
+                        "INSERT INTO actors (actor, device_id, registered_at)
+                         SELECT actor, $2, $3 FROM UNNEST($1::bytea[]) AS actor
                          ON CONFLICT (actor) DO NOTHING",
-                        &[actor, &device_id, &now],
+                        &[&write.actors, &device_id, &now],
                     )
                     .await?;
                 }
-                let mut seqs = Vec::with_capacity(write.docs.len());
+                let mut scope_changed = Vec::with_capacity(write.docs.len());
                 for doc in &write.docs {
-                    let seq = write_doc(&tx, device_id, doc).await?;
+                    scope_changed.push(write_doc(&tx, device_id, doc).await?);
+                }
+                // Only now the log: whoever appends after us waits for our commit, so no puller
+                // sees their seq before ours. Held for the appends and the commit alone.
+                if !write.docs.is_empty() || !write.held.is_empty() {
+                    Lock::Log.take(&tx).await?;
+                }
+                let mut seqs = Vec::with_capacity(write.docs.len());
+                for (doc, scope_changed) in write.docs.iter().zip(scope_changed) {
+                    let seq = append_doc(&tx, device_id, doc, scope_changed).await?;
                     if let Some((_, redaction)) = write.redactions.iter().find(|(d, _)| *d == doc.doc) {
                         super::forget::replace_history(&tx, &doc.doc, seq, redaction).await?;
                     }
@@ -265,138 +276,4 @@ async fn log_head(client: &impl GenericClient) -> Result<u64> {
         )
         .await?;
     seq_from(row.try_get(0)?)
-}
-
-/// `Documents::pull` inside its transaction.
-async fn pull_in(
-    tx: &Transaction<'_>,
-    device: &Device,
-    cursor: u64,
-    exclude: &[u64],
-    max_bytes: usize,
-    indexed: bool,
-) -> Result<Pull> {
-    let head = log_head(tx).await?;
-    let (scope, worker) = scope_sql(device);
-    // Each document with entries after the cursor, with what decides how it is sent: how far its
-    // log was pruned, its snapshot's size, and since when the device holds it.
-    let candidates = tx
-        .query(
-            &format!(
-                "SELECT f.doc_id, f.person_id, f.seq, d.pruned_through, length(d.snapshot)::bigint, dd.since_seq,
-                        d.replaced_seq
-                 FROM (SELECT DISTINCT ON (l.doc_id) l.doc_id, l.person_id, l.seq FROM log l
-                       WHERE l.seq > $3 AND l.person_id IN ({scope}) ORDER BY l.doc_id, l.seq) f
-                 JOIN documents d ON d.doc_id = f.doc_id
-                 LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = f.doc_id
-                 ORDER BY f.seq"
-            ),
-            &[
-                &device.team.as_str(),
-                &worker,
-                &sql_seq(cursor)?,
-                &device.device.as_str(),
-            ],
-        )
-        .await?;
-    let mut entries = Vec::new();
-    let mut size = 0;
-    let mut more = false;
-    let mut last_first = cursor;
-    for row in candidates {
-        if size >= max_bytes {
-            more = true;
-            break;
-        }
-        let doc: String = row.try_get(0)?;
-        let person: String = row.try_get(1)?;
-        let first = seq_from(row.try_get(2)?)?;
-        let pruned = seq_from(row.try_get(3)?)?;
-        let snapshot_len: i64 = row.try_get(4)?;
-        let held_since: Option<i64> = row.try_get(5)?;
-        let replaced = seq_from(row.try_get(6)?)?;
-        last_first = first;
-        let holds = held_since.is_some_and(|since| since as u64 <= cursor) && pruned <= cursor;
-        let mut index = None;
-        let mut replaced_by = None;
-        let bytes = if held_since.is_some() && replaced > cursor {
-            // The device holds a version from before a redaction: it gets the new one whole.
-            tx.execute(
-                "UPDATE device_docs SET since_seq = $3 WHERE device_id = $1 AND doc_id = $2",
-                &[&device.device.as_str(), &doc, &sql_seq(first)?],
-            )
-            .await?;
-            let row = tx
-                .query_one(
-                    "SELECT snapshot, heads, redaction FROM documents WHERE doc_id = $1",
-                    &[&doc],
-                )
-                .await?;
-            index = Some((decode_heads(&DocId::new(doc.as_str())?, row.try_get(1)?)?, Vec::new()));
-            replaced_by = row.try_get(2)?;
-            row.try_get(0)?
-        } else if holds {
-            let changes = new_changes(tx, &doc, cursor, exclude).await?;
-            // Many small entries can outgrow the document itself.
-            if changes.len() as i64 > snapshot_len {
-                let row = tx
-                    .query_one("SELECT snapshot FROM documents WHERE doc_id = $1", &[&doc])
-                    .await?;
-                row.try_get(0)?
-            } else {
-                changes
-            }
-        } else {
-            tx.execute(
-                "INSERT INTO device_docs (device_id, doc_id, person_id, since_seq) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (device_id, doc_id) DO UPDATE SET since_seq = excluded.since_seq",
-                &[&device.device.as_str(), &doc, &person, &sql_seq(first)?],
-            )
-            .await?;
-            let row = tx
-                .query_one(
-                    "SELECT snapshot, heads, index_rows FROM documents WHERE doc_id = $1",
-                    &[&doc],
-                )
-                .await?;
-            let rows: Vec<u8> = row.try_get(2)?;
-            if indexed && !rows.is_empty() {
-                index = Some((decode_heads(&DocId::new(doc.as_str())?, row.try_get(1)?)?, rows));
-            }
-            row.try_get(0)?
-        };
-        if bytes.is_empty() {
-            continue;
-        }
-        size += bytes.len();
-        entries.push(Outgoing {
-            seq: first,
-            doc: DocId::new(doc)?,
-            person: PersonId::new(person)?,
-            bytes,
-            index,
-            replaced: replaced_by,
-        });
-    }
-    Ok(Pull {
-        entries,
-        cursor: if more { last_first.max(cursor) } else { head.max(cursor) },
-        more,
-    })
-}
-
-async fn new_changes(tx: &Transaction<'_>, doc: &str, cursor: u64, exclude: &[u64]) -> Result<Vec<u8>> {
-    let rows = tx
-        .query(
-            "SELECT seq, bytes FROM log WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
-            &[&doc, &sql_seq(cursor)?],
-        )
-        .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        if !exclude.contains(&seq_from(row.try_get(0)?)?) {
-            out.extend_from_slice(row.try_get(1)?);
-        }
-    }
-    Ok(out)
 }

@@ -1,6 +1,8 @@
-//! How one document of a sync is written: the stale-heads check, the person's team and
-//! allocations (with the log entries a change of scope needs), the document, its log entry, its
-//! review listing and what the device holds. The caller's transaction holds `Lock::Log`.
+//! How the documents of a sync are written: locked, checked against the heads they were merged
+//! onto, their rows (the person's team and allocations, the document, its review listing, what
+//! the device holds), then, under `Lock::Log`, their log entries.
+
+use std::collections::HashMap;
 
 use outpost_core::sync::{decode_heads, encode_heads};
 use outpost_core::{ChangeHash, DocId};
@@ -10,33 +12,66 @@ use super::super::{review, seq_from};
 use crate::error::{Error, Result};
 use crate::storage::DocWrite;
 
-/// Refuses a write merged onto heads the document no longer has: another process (an admin
-/// command, or a second server) wrote it since it was read.
-pub(super) async fn check_unchanged(tx: &Transaction<'_>, doc: &DocId, expected: &[ChangeHash]) -> Result<()> {
-    let row = tx
-        .query_opt("SELECT heads FROM documents WHERE doc_id = $1", &[&doc.as_str()])
-        .await?;
-    let unchanged = match row {
-        None => expected.is_empty(),
-        Some(row) => {
-            let mut stored = decode_heads(doc, row.try_get(0)?)?;
-            let mut expected = expected.to_vec();
-            stored.sort();
-            expected.sort();
-            stored == expected
-        }
-    };
-    if unchanged {
-        Ok(())
-    } else {
-        Err(Error::Stale(doc.to_string()))
+/// The first key of every document's advisory lock ("outp"); the second is a hash of its id.
+/// PostgreSQL keeps two-key locks apart from the one-key `Lock`s.
+const DOC_LOCK_CLASS: i32 = 0x6f75_7470;
+
+/// Waits until no other transaction, in any process, holds a lock on one of `docs`, then holds
+/// them until this one ends. Taken in one order (by key), so two writers never wait on each
+/// other; two documents whose ids hash alike take turns needlessly.
+pub(super) async fn lock_docs(tx: &Transaction<'_>, docs: &[&str]) -> Result<()> {
+    if docs.is_empty() {
+        return Ok(());
     }
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, k)
+         FROM (SELECT DISTINCT hashtext(doc) AS k FROM UNNEST($2::text[]) AS doc ORDER BY k) AS keys",
+        &[&DOC_LOCK_CLASS, &docs],
+    )
+    .await?;
+    Ok(())
 }
 
-/// Writes one document of a sync; returns its log seq.
-pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &DocWrite) -> Result<u64> {
+/// Refuses a write merged onto heads a document no longer has: another process (an admin
+/// command, or a second server) wrote it since it was read. The documents are locked.
+pub(super) async fn check_unchanged(tx: &Transaction<'_>, expected: &[(DocId, Vec<ChangeHash>)]) -> Result<()> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = expected.iter().map(|(doc, _)| doc.as_str()).collect();
+    let rows = tx
+        .query("SELECT doc_id, heads FROM documents WHERE doc_id = ANY($1)", &[&ids])
+        .await?;
+    let mut stored = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        stored.insert(row.try_get::<_, &str>(0)?, row.try_get::<_, &[u8]>(1)?);
+    }
+    for (doc, expected) in expected {
+        let unchanged = match stored.get(doc.as_str()) {
+            None => expected.is_empty(),
+            Some(heads) => {
+                let mut stored = decode_heads(doc, heads)?;
+                let mut expected = expected.clone();
+                stored.sort();
+                expected.sort();
+                stored == expected
+            }
+        };
+        if !unchanged {
+            return Err(Error::Stale(doc.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes one document's rows of a sync but its log entry: whom it names and who is allocated
+/// them, the document, its review listing and that the device holds it. Returns whether the
+/// person's allocations changed, so newly allocated workers' devices must be sent the person's
+/// other documents (`append_doc`).
+pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &DocWrite) -> Result<bool> {
     super::super::duplicates::follow_person(tx, doc).await?;
     let person = doc.person.as_str();
+    let mut scope_changed = false;
     if let Some(scope) = &doc.person_scope {
         let old_team = tx
             .query_opt("SELECT team_id FROM people WHERE person_id = $1", &[&person])
@@ -63,17 +98,14 @@ pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &
         if old_team.is_some() && allocated != old_allocated {
             tx.execute("DELETE FROM allocations WHERE person_id = $1", &[&person])
                 .await?;
-            // Newly allocated workers' devices must receive the person's other documents too.
-            mark_scope_change(tx, person, Some(doc.doc.as_str())).await?;
+            scope_changed = true;
         }
         if old_team.is_none() || allocated != old_allocated {
-            for worker in &allocated {
-                tx.execute(
-                    "INSERT INTO allocations (person_id, worker_id) VALUES ($1, $2)",
-                    &[&person, worker],
-                )
-                .await?;
-            }
+            tx.execute(
+                "INSERT INTO allocations (person_id, worker_id) SELECT $1, worker FROM UNNEST($2::text[]) AS worker",
+                &[&person, &allocated],
+            )
+            .await?;
         }
     }
     tx.execute(
@@ -91,13 +123,6 @@ pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &
         ],
     )
     .await?;
-    let seq = tx
-        .query_one(
-            "INSERT INTO log (doc_id, person_id, device_id, bytes) VALUES ($1, $2, $3, $4) RETURNING seq",
-            &[&doc.doc.as_str(), &person, &device, &doc.changes],
-        )
-        .await?
-        .try_get(0)?;
     if let Some(listing) = &doc.listing {
         review::write_listing(tx, &doc.doc, &doc.person, &doc.heads, listing).await?;
     }
@@ -109,6 +134,29 @@ pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &
         )
         .await?;
     }
+    Ok(scope_changed)
+}
+
+/// Appends a document's log entry, after the empty entries that send the person's other
+/// documents to newly allocated workers when `scope_changed`; returns its seq. The caller's
+/// transaction holds `Lock::Log`.
+pub(super) async fn append_doc(
+    tx: &Transaction<'_>,
+    device: Option<&str>,
+    doc: &DocWrite,
+    scope_changed: bool,
+) -> Result<u64> {
+    let person = doc.person.as_str();
+    if scope_changed {
+        mark_scope_change(tx, person, Some(doc.doc.as_str())).await?;
+    }
+    let seq = tx
+        .query_one(
+            "INSERT INTO log (doc_id, person_id, device_id, bytes) VALUES ($1, $2, $3, $4) RETURNING seq",
+            &[&doc.doc.as_str(), &person, &device, &doc.changes],
+        )
+        .await?
+        .try_get(0)?;
     seq_from(seq)
 }
 
