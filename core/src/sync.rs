@@ -110,9 +110,14 @@ pub fn receive_sync_untrusted(
 }
 
 /// The index rows a device would compute for `doc`, to send beside its bytes to a device that
-/// lacks it (`wire::Frame::Indexed`).
+/// lacks it (`wire::Frame::Indexed`), compressed (`wire::CAP_INDEX_DEFLATE`).
 pub fn index_rows(doc: &AutoCommit, id: &DocId) -> Result<Vec<u8>> {
     crate::store::shipped_index::compute(id, doc)
+}
+
+/// Index rows as a device that offered only `wire::CAP_INDEX` reads them: uncompressed.
+pub fn index_rows_uncompressed(rows: Vec<u8>) -> Result<Vec<u8>> {
+    crate::store::shipped_index::uncompressed(rows)
 }
 
 /// Heads as one blob (sorted 32-byte hashes), the way both the device store and the server

@@ -234,7 +234,10 @@ impl SyncService {
                 more: false,
             },
             None => {
-                let indexed = head.capabilities.iter().any(|c| c == wire::CAP_INDEX);
+                let indexed = head
+                    .capabilities
+                    .iter()
+                    .any(|c| c == wire::CAP_INDEX || c == wire::CAP_INDEX_DEFLATE);
                 self.storage
                     .pull(device, request.cursor, &seqs, RESPONSE_BUDGET, indexed)?
             }
@@ -257,6 +260,7 @@ impl SyncService {
             )?;
         }
         let forgets = head.capabilities.iter().any(|c| c == wire::CAP_FORGET);
+        let deflated = head.capabilities.iter().any(|c| c == wire::CAP_INDEX_DEFLATE);
         let frames = pull
             .entries
             .into_iter()
@@ -269,7 +273,12 @@ impl SyncService {
                     e.doc.to_string(),
                     ByteBuf::from(e.bytes),
                     wire::hashes_to_wire(&heads),
-                    ByteBuf::from(rows),
+                    // Stored compressed (or, written by an older server, not): as the device reads.
+                    ByteBuf::from(if deflated {
+                        rows
+                    } else {
+                        outpost_core::sync::index_rows_uncompressed(rows)?
+                    }),
                 )),
                 (_, None) => Ok(Frame::Doc(e.seq, e.doc.to_string(), ByteBuf::from(e.bytes))),
             })

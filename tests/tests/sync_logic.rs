@@ -6,7 +6,7 @@
 use chrono::{TimeZone, Utc};
 use outpost_core::sync::wire::{self, Push, Request};
 use outpost_core::{DocId, NewPerson, NewVisit, PersonId, RiskTier, Section, Setting, TeamId, WorkerId};
-use outpost_server::storage::{Documents, Role, ScopePolicy};
+use outpost_server::storage::{Accounts, Documents, Role, ScopePolicy};
 use outpost_tests::world::{Phone, World};
 use serde_bytes::ByteBuf;
 
@@ -467,27 +467,95 @@ fn after_a_restore_from_an_older_backup_devices_bring_the_server_back_to_converg
     }
 }
 
+/// The north team, where Ann's phone has recorded three people with a visit each, whose notes
+/// say `repeat` times that they grow tomatoes, and synced them.
+fn tomato_growers(repeat: usize) -> Team {
+    let mut team = north_team();
+    for name in ["Nora Bell", "Olive Hart", "Percy Dunn"] {
+        let pid = team.phones[0]
+            .store()
+            .create_person(&person(name, &team.team, &[&team.workers[0]]))
+            .unwrap();
+        let vid = team.phones[0]
+            .store()
+            .create_visit(&visit(&pid, &team.workers[0]))
+            .unwrap();
+        let notes = format!("{name} grows tomatoes on the allotment. ").repeat(repeat);
+        append(&mut team.phones[0], &vid, &notes);
+    }
+    team.world.sync(&mut team.phones[0]).unwrap();
+    team
+}
+
+/// Syncs `phone` offering only `capabilities`; returns the sizes of the index rows that came with
+/// whole documents, and whether each was compressed (did not start as a CBOR array).
+fn sync_offering(world: &World, phone: &mut Phone, capabilities: &[&str]) -> Vec<(usize, bool)> {
+    let device = world
+        .storage
+        .authenticate(&outpost_server::auth::hash_secret(&phone.credential))
+        .unwrap()
+        .unwrap();
+    let mut client = outpost_core::sync::SyncClient::new(outpost_tests::world::PEER);
+    let mut store = phone.store();
+    let mut rows = Vec::new();
+    while let Some(request) = client.next_request(&mut store).unwrap() {
+        let mut request: Request = wire::decode_one(&request, "sync request").unwrap();
+        request.capabilities = capabilities.iter().map(|c| c.to_string()).collect();
+        let response = world.state.sync.round(&device, request).unwrap();
+        let mut reader = wire::FrameReader::default();
+        reader.push(&response);
+        while let Some(frame) = reader.next::<wire::Frame>("sync response").unwrap() {
+            if let wire::Frame::Indexed(_, _, _, _, shipped) = frame {
+                rows.push((shipped.len(), !matches!(shipped.first(), Some(0x80..=0x9f))));
+            }
+        }
+        client.receive(&mut store, &response).unwrap();
+        client.end_response(&mut store).unwrap();
+    }
+    rows
+}
+
+#[test]
+fn index_rows_travel_compressed_and_a_device_offering_only_the_older_format_reads_them_too() {
+    let Team {
+        world,
+        team,
+        mut phones,
+        ..
+    } = tomato_growers(20);
+
+    let older = sync_offering(&world, &mut phones[1], &[wire::CAP_INDEX]);
+    let newer = sync_offering(&world, &mut phones[2], &[wire::CAP_INDEX, wire::CAP_INDEX_DEFLATE]);
+    assert_eq!(older.len(), 9, "every document came whole with its rows: {older:?}");
+    assert_eq!(newer.len(), 9, "{newer:?}");
+    assert!(older.iter().all(|(_, compressed)| !compressed), "{older:?}");
+    assert!(newer.iter().all(|(_, compressed)| *compressed), "{newer:?}");
+    let total = |rows: &[(usize, bool)]| rows.iter().map(|(len, _)| len).sum::<usize>();
+    assert!(
+        total(&newer) * 2 < total(&older),
+        "compressed rows {} bytes against {} uncompressed",
+        total(&newer),
+        total(&older)
+    );
+    // Both devices can list and search at once, and hold the rows their own index would.
+    for phone in [&phones[1], &phones[2]] {
+        assert_eq!(phone.store().team_caseload(&team).unwrap().len(), 3);
+        assert_eq!(phone.store().search("tomatoes", 10).unwrap().len(), 3);
+        assert_eq!(
+            phone.store().index_dump().unwrap(),
+            phones[0].store().index_dump().unwrap()
+        );
+    }
+}
+
 #[test]
 fn a_fresh_device_can_use_its_caseload_before_verifying_it_and_verification_changes_nothing() {
     let Team {
         world,
         team,
         mut phones,
-        workers,
-    } = north_team();
-    for name in ["Nora Bell", "Olive Hart", "Percy Dunn"] {
-        let pid = phones[0]
-            .store()
-            .create_person(&person(name, &team, &[&workers[0]]))
-            .unwrap();
-        let vid = phones[0].store().create_visit(&visit(&pid, &workers[0])).unwrap();
-        append(
-            &mut phones[0],
-            &vid,
-            &format!("{name} grows tomatoes on the allotment. "),
-        );
-    }
-    world.sync(&mut phones[0]).unwrap();
+        ..
+    } = tomato_growers(1);
 
     // Ben's new phone: listed and searchable straight from the rows the server sent.
     world.sync(&mut phones[1]).unwrap();

@@ -3,8 +3,14 @@
 //! (about 1.5 ms each). The rows are the ones `index::write` produces, captured from a scratch
 //! in-memory database; the receiver writes them as they are, marks the document unverified, and
 //! `Store::verify_received` later loads each one, checks it and rewrites its rows itself.
+//!
+//! Two formats, told apart by their first byte: CBOR (`wire::CAP_INDEX`, index-1), and the same
+//! CBOR zlib-compressed (`wire::CAP_INDEX_DEFLATE`, index-2), which this build writes. The
+//! full-text rows repeat a visit's text, so uncompressed they were as large as the documents
+//! they came with; compressed, a fraction.
 
 use std::cell::RefCell;
+use std::io::{Read, Write};
 
 use automerge::AutoCommit;
 use rusqlite::types::{Value, ValueRef};
@@ -91,11 +97,14 @@ const TABLES: [(&str, &[&str]); 7] = [
     ),
 ];
 
+/// No document's rows inflate past this; more is refused (a deflate bomb).
+const MAX_INFLATED: u64 = crate::sync::wire::MAX_FRAME as u64;
+
 thread_local! {
     static SCRATCH: RefCell<Option<Connection>> = const { RefCell::new(None) };
 }
 
-/// The index rows of `doc`, encoded for sending beside its bytes.
+/// The index rows of `doc`, encoded for sending beside its bytes (compressed, index-2).
 pub fn compute(id: &DocId, doc: &AutoCommit) -> Result<Vec<u8>> {
     SCRATCH.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -117,10 +126,38 @@ pub fn compute(id: &DocId, doc: &AutoCommit) -> Result<Vec<u8>> {
         tables.push(dump(&tx, "visit_text", &["visit_id", "person_id", "body"])?);
         // Dropped without committing: the scratch database stays empty.
         drop(tx);
-        let mut out = Vec::new();
-        ciborium::into_writer(&tables, &mut out).map_err(|e| Error::invalid("index", e.to_string()))?;
-        Ok(out)
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&tables, &mut cbor).map_err(|e| Error::invalid("index", e.to_string()))?;
+        let mut compressed = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let written = compressed.write_all(&cbor).and_then(|()| compressed.finish());
+        written.map_err(|e| Error::invalid("index", format!("the rows could not be compressed: {e}")))
     })
+}
+
+/// Whether `rows` are compressed (index-2). CBOR's array (how every format starts) begins with a
+/// byte from 0x80 to 0x9f; zlib's first byte never does (its window size is at most 2^15).
+fn compressed(rows: &[u8]) -> bool {
+    !matches!(rows.first(), Some(0x80..=0x9f))
+}
+
+/// `rows` as index-1 (uncompressed CBOR), for a device that offered only `wire::CAP_INDEX`.
+pub fn uncompressed(rows: Vec<u8>) -> Result<Vec<u8>> {
+    if compressed(&rows) { inflate(&rows) } else { Ok(rows) }
+}
+
+fn inflate(rows: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(rows)
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::invalid("shipped index", format!("the compressed rows do not inflate: {e}")))?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(Error::invalid(
+            "shipped index",
+            format!("the compressed rows inflate past {MAX_INFLATED} bytes"),
+        ));
+    }
+    Ok(out)
 }
 
 fn dump(tx: &Transaction<'_>, table: &str, columns: &[&str]) -> Result<TableRows> {
@@ -149,7 +186,14 @@ fn dump(tx: &Transaction<'_>, table: &str, columns: &[&str]) -> Result<TableRows
 /// own row must name it; anything else is refused as invalid input.
 pub(crate) fn apply(tx: &Transaction<'_>, id: &DocId, bytes: &[u8]) -> Result<()> {
     let invalid = |reason: String| Error::invalid("shipped index", format!("document {id}: {reason}"));
-    let tables: Vec<TableRows> = ciborium::from_reader(bytes).map_err(|e| invalid(e.to_string()))?;
+    let inflated;
+    let cbor = if compressed(bytes) {
+        inflated = inflate(bytes).map_err(|e| invalid(e.to_string()))?;
+        &inflated[..]
+    } else {
+        bytes
+    };
+    let tables: Vec<TableRows> = ciborium::from_reader(cbor).map_err(|e| invalid(e.to_string()))?;
     let mut row_id = None;
     for table in &tables {
         let columns: Vec<&str> = table.columns.iter().map(String::as_str).collect();
@@ -217,4 +261,41 @@ fn cells(row: &[Cell], expected: usize) -> std::result::Result<Vec<Value>, Strin
             Cell::Blob(v) => Value::Blob(v.to_vec()),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use flate2::Compression;
+    use flate2::write::ZlibEncoder;
+
+    use super::*;
+
+    #[test]
+    fn compressed_rows_that_inflate_too_far_or_not_at_all_are_refused_by_name_writing_nothing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate_to(&mut conn, schema::CURRENT_VERSION).unwrap();
+        let tx = conn.transaction().unwrap();
+        let id = DocId::new("visit-shipped").unwrap();
+
+        // A deflate bomb: a few tens of kilobytes that would inflate past the limit.
+        let mut bomb = ZlibEncoder::new(Vec::new(), Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..=(MAX_INFLATED >> 20) {
+            bomb.write_all(&zeros).unwrap();
+        }
+        let bomb = bomb.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let err = apply(&tx, &id, &bomb).unwrap_err();
+        assert!(err.to_string().contains("inflate past"), "{err}");
+        assert!(err.to_string().contains("visit-shipped"), "{err}");
+
+        // Not zlib at all, yet not CBOR either.
+        let err = apply(&tx, &id, &[0x78, 0x9c, 1, 2, 3]).unwrap_err();
+        assert!(err.to_string().contains("do not inflate"), "{err}");
+
+        let written: i64 = tx
+            .query_row("SELECT count(*) FROM doc_index", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(written, 0);
+    }
 }
