@@ -115,9 +115,11 @@ pub fn index_rows(doc: &AutoCommit, id: &DocId) -> Result<Vec<u8>> {
     crate::store::shipped_index::compute(id, doc)
 }
 
-/// Index rows as a device that offered only `wire::CAP_INDEX` reads them: uncompressed.
-pub fn index_rows_uncompressed(rows: Vec<u8>) -> Result<Vec<u8>> {
-    crate::store::shipped_index::uncompressed(rows)
+/// Stored index rows as the device reads them: compressed when it offered
+/// `wire::CAP_INDEX_DEFLATE` (`deflated`), else uncompressed. Rows an older server stored are
+/// uncompressed.
+pub fn index_rows_for(rows: Vec<u8>, deflated: bool) -> Result<Vec<u8>> {
+    crate::store::shipped_index::in_format(rows, deflated)
 }
 
 /// Heads as one blob (sorted 32-byte hashes), the way both the device store and the server

@@ -273,12 +273,7 @@ impl SyncService {
                     e.doc.to_string(),
                     ByteBuf::from(e.bytes),
                     wire::hashes_to_wire(&heads),
-                    // Stored compressed (or, written by an older server, not): as the device reads.
-                    ByteBuf::from(if deflated {
-                        rows
-                    } else {
-                        outpost_core::sync::index_rows_uncompressed(rows)?
-                    }),
+                    ByteBuf::from(outpost_core::sync::index_rows_for(rows, deflated)?),
                 )),
                 (_, None) => Ok(Frame::Doc(e.seq, e.doc.to_string(), ByteBuf::from(e.bytes))),
             })

@@ -128,9 +128,7 @@ pub fn compute(id: &DocId, doc: &AutoCommit) -> Result<Vec<u8>> {
         drop(tx);
         let mut cbor = Vec::new();
         ciborium::into_writer(&tables, &mut cbor).map_err(|e| Error::invalid("index", e.to_string()))?;
-        let mut compressed = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        let written = compressed.write_all(&cbor).and_then(|()| compressed.finish());
-        written.map_err(|e| Error::invalid("index", format!("the rows could not be compressed: {e}")))
+        deflate(&cbor)
     })
 }
 
@@ -140,9 +138,20 @@ fn compressed(rows: &[u8]) -> bool {
     !matches!(rows.first(), Some(0x80..=0x9f))
 }
 
-/// `rows` as index-1 (uncompressed CBOR), for a device that offered only `wire::CAP_INDEX`.
-pub fn uncompressed(rows: Vec<u8>) -> Result<Vec<u8>> {
-    if compressed(&rows) { inflate(&rows) } else { Ok(rows) }
+/// Shipped rows in the format a device reads: compressed (index-2) when `deflated`, else
+/// uncompressed CBOR (index-1). Rows stored by an older server are uncompressed.
+pub fn in_format(rows: Vec<u8>, deflated: bool) -> Result<Vec<u8>> {
+    match (compressed(&rows), deflated) {
+        (true, true) | (false, false) => Ok(rows),
+        (true, false) => inflate(&rows),
+        (false, true) => deflate(&rows),
+    }
+}
+
+fn deflate(cbor: &[u8]) -> Result<Vec<u8>> {
+    let mut compressed = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let written = compressed.write_all(cbor).and_then(|()| compressed.finish());
+    written.map_err(|e| Error::invalid("index", format!("the rows could not be compressed: {e}")))
 }
 
 fn inflate(rows: &[u8]) -> Result<Vec<u8>> {
@@ -297,5 +306,24 @@ mod tests {
             .query_row("SELECT count(*) FROM doc_index", [], |row| row.get(0))
             .unwrap();
         assert_eq!(written, 0);
+    }
+
+    #[test]
+    fn rows_are_sent_in_the_format_the_device_reads_whichever_format_they_were_stored_in() {
+        let tables = vec![TableRows {
+            table: "visits".into(),
+            columns: vec!["visit_id".into()],
+            rows: vec![vec![Cell::Text("visit-1 grows tomatoes ".repeat(50))]],
+        }];
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&tables, &mut cbor).unwrap();
+        assert!(!compressed(&cbor));
+
+        let deflated = in_format(cbor.clone(), true).unwrap();
+        assert!(compressed(&deflated));
+        assert!(deflated.len() * 5 < cbor.len(), "{} of {}", deflated.len(), cbor.len());
+        assert_eq!(in_format(deflated.clone(), true).unwrap(), deflated);
+        assert_eq!(in_format(deflated, false).unwrap(), cbor);
+        assert_eq!(in_format(cbor.clone(), false).unwrap(), cbor);
     }
 }

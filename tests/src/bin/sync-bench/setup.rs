@@ -51,8 +51,8 @@ impl Seeded {
         if generated {
             eprintln!("generated {}:\n{summary}", store.display());
         }
-        // `i1`: the seeded database carries each document's index rows.
-        let server = dir.join(format!("server-i1-{}.sqlite3", config.key()));
+        // `i2`: the seeded database carries each document's index rows, compressed.
+        let server = dir.join(format!("server-i2-{}.sqlite3", config.key()));
         let team = TeamId::new("team-north")?;
         if !server.exists() {
             let started = std::time::Instant::now();
