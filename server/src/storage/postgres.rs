@@ -5,7 +5,8 @@
 //! The storage methods are blocking, like SQLite's. Each borrows a client from a small pool and
 //! drives its queries with `block_on`; the clients' connections (their sockets) run on a tokio
 //! runtime the storage owns. So a method may be called from any thread, an async one included,
-//! without nesting runtimes.
+//! without nesting runtimes. Each connection prepares a statement once and keeps it
+//! (`Statements`): a query is then one round trip, and PostgreSQL plans it once.
 //!
 //! Where SQLite's single write lock orders things, PostgreSQL takes a transaction-scoped
 //! advisory lock (`Lock`): every process appends to the sync log and to the audit chain in turn,
@@ -22,6 +23,7 @@ mod review;
 mod schema;
 mod web;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -29,7 +31,8 @@ use std::str::FromStr;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio_postgres::{Client, Config, NoTls, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use crate::error::{Error, Result};
 
@@ -37,6 +40,9 @@ use crate::error::{Error, Result};
 const MAX_CONNECTIONS: usize = 16;
 /// How long a request waits for a free connection before it is an error.
 const CONNECTION_WAIT: Duration = Duration::from_secs(30);
+/// Statements one connection keeps prepared at most; past it they are all closed and prepared
+/// again as used (a bound, should some query's text vary without end).
+const MAX_STATEMENTS: usize = 256;
 
 /// Transaction-scoped advisory locks (`pg_advisory_xact_lock`), taken in this order when a
 /// transaction needs more than one.
@@ -62,7 +68,7 @@ impl Lock {
     }
 
     /// Waits for the lock; it is released when the transaction ends.
-    pub(crate) async fn take(self, tx: &Transaction<'_>) -> Result<()> {
+    pub(crate) async fn take(self, tx: &Tx<'_>) -> Result<()> {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.key()]).await?;
         Ok(())
     }
@@ -79,8 +85,14 @@ pub struct PostgresStorage {
 
 #[derive(Default)]
 struct Pool {
-    clients: Vec<Client>,
+    clients: Vec<Conn>,
     open: usize,
+}
+
+/// A connection and the statements prepared on it.
+struct Conn {
+    client: Client,
+    statements: Statements,
 }
 
 impl PostgresStorage {
@@ -150,10 +162,10 @@ impl PostgresStorage {
     pub(crate) fn client(&self) -> Result<Pooled<'_>> {
         let mut pool = self.pool()?;
         loop {
-            if let Some(client) = pool.clients.pop() {
-                if !client.is_closed() {
+            if let Some(conn) = pool.clients.pop() {
+                if !conn.client.is_closed() {
                     return Ok(Pooled {
-                        client: Some(client),
+                        conn: Some(conn),
                         storage: self,
                     });
                 }
@@ -165,7 +177,10 @@ impl PostgresStorage {
                 drop(pool);
                 return match self.connect() {
                     Ok(client) => Ok(Pooled {
-                        client: Some(client),
+                        conn: Some(Conn {
+                            client,
+                            statements: Statements::default(),
+                        }),
                         storage: self,
                     }),
                     Err(e) => {
@@ -243,39 +258,167 @@ impl fmt::Debug for PostgresStorage {
     }
 }
 
-/// A client borrowed from the pool.
+/// A client borrowed from the pool. Its query methods use the connection's prepared statements.
 pub(crate) struct Pooled<'a> {
-    client: Option<Client>,
+    conn: Option<Conn>,
     storage: &'a PostgresStorage,
+}
+
+impl Pooled<'_> {
+    fn conn(&self) -> &Conn {
+        self.conn.as_ref().expect("a pooled client is present until dropped")
+    }
+
+    fn parts(&self) -> (&Client, &Statements) {
+        let conn = self.conn();
+        (&conn.client, &conn.statements)
+    }
+
+    /// Starts a transaction (read committed).
+    pub(crate) async fn transaction(&mut self) -> Result<Tx<'_>, tokio_postgres::Error> {
+        let Conn { client, statements } = self.conn.as_mut().expect("a pooled client is present until dropped");
+        Ok(Tx {
+            tx: client.transaction().await?,
+            statements,
+        })
+    }
+
+    /// Starts a repeatable-read transaction: every query in it sees one snapshot.
+    pub(crate) async fn snapshot(&mut self) -> Result<Tx<'_>, tokio_postgres::Error> {
+        let Conn { client, statements } = self.conn.as_mut().expect("a pooled client is present until dropped");
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        Ok(Tx { tx, statements })
+    }
 }
 
 impl Deref for Pooled<'_> {
     type Target = Client;
 
     fn deref(&self) -> &Client {
-        self.client.as_ref().expect("a pooled client is present until dropped")
+        &self.conn().client
     }
 }
 
 impl DerefMut for Pooled<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.client.as_mut().expect("a pooled client is present until dropped")
+        &mut self
+            .conn
+            .as_mut()
+            .expect("a pooled client is present until dropped")
+            .client
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        let Some(client) = self.client.take() else { return };
+        let Some(conn) = self.conn.take() else { return };
         if let Ok(mut pool) = self.storage.idle.lock() {
-            if client.is_closed() {
+            if conn.client.is_closed() {
                 pool.open -= 1;
             } else {
-                pool.clients.push(client);
+                pool.clients.push(conn);
             }
             self.storage.returned.notify_one();
         }
     }
 }
+
+/// A transaction on a pooled client, using its connection's prepared statements.
+pub(crate) struct Tx<'a> {
+    tx: Transaction<'a>,
+    statements: &'a Statements,
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) async fn commit(self) -> Result<(), tokio_postgres::Error> {
+        self.tx.commit().await
+    }
+
+    fn parts(&self) -> (&Transaction<'a>, &Statements) {
+        (&self.tx, self.statements)
+    }
+}
+
+impl<'a> Deref for Tx<'a> {
+    type Target = Transaction<'a>;
+
+    fn deref(&self) -> &Transaction<'a> {
+        &self.tx
+    }
+}
+
+/// The statements prepared on one connection, by their text.
+#[derive(Default)]
+struct Statements(Mutex<HashMap<String, Statement>>);
+
+impl Statements {
+    async fn get(&self, client: &impl GenericClient, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.lock().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql).await?;
+        let mut statements = self.lock();
+        if statements.len() >= MAX_STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Statement>> {
+        // A map of prepared statements stays sound whatever panicked while it was held.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+/// Queries through prepared statements, on a pooled client or in a transaction.
+pub(crate) trait Sql {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error>;
+    async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error>;
+    async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, tokio_postgres::Error>;
+    async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, tokio_postgres::Error>;
+}
+
+/// `Sql` for a type whose `parts` are a tokio-postgres client or transaction and its
+/// connection's `Statements`.
+macro_rules! prepared_queries {
+    ($type:ident) => {
+        impl Sql for $type<'_> {
+            async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error> {
+                let (client, statements) = self.parts();
+                client.execute(&statements.get(client, sql).await?, params).await
+            }
+
+            async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
+                let (client, statements) = self.parts();
+                client.query(&statements.get(client, sql).await?, params).await
+            }
+
+            async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, tokio_postgres::Error> {
+                let (client, statements) = self.parts();
+                client
+                    .query_one(&statements.get(client, sql).await?, params)
+                    .await
+            }
+
+            async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, tokio_postgres::Error> {
+                let (client, statements) = self.parts();
+                client
+                    .query_opt(&statements.get(client, sql).await?, params)
+                    .await
+            }
+        }
+    };
+}
+
+prepared_queries!(Pooled);
+prepared_queries!(Tx);
 
 /// A `u64` sequence number as PostgreSQL's BIGINT.
 pub(crate) fn sql_seq(seq: u64) -> Result<i64> {

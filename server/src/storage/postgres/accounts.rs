@@ -3,10 +3,11 @@
 //! statement decides, so row locks rather than a process-wide lock keep them apart.
 
 use outpost_core::{DeviceId, TeamId, WorkerId};
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row};
 
 use super::PostgresStorage;
+use super::Sql;
 use crate::error::{Error, Result};
 use crate::signing::hex;
 use crate::storage::{
@@ -141,7 +142,7 @@ impl Accounts for PostgresStorage {
     fn authenticate(&self, credential_hash: &[u8]) -> Result<Option<Device>> {
         let client = self.client()?;
         self.block_on(query_device(
-            &*client,
+            &client,
             "d.credential_hash = $1 AND d.revoked_at IS NULL AND d.retired_at IS NULL",
             &credential_hash,
         ))
@@ -199,7 +200,7 @@ impl Accounts for PostgresStorage {
 
     fn actor_owner(&self, actor: &[u8]) -> Result<Option<ActorOwner>> {
         let client = self.client()?;
-        self.block_on(actor_owner(&*client, actor))
+        self.block_on(actor_owner(&client, actor))
     }
 
     fn register_server_actor(&self, actor: &[u8], now: i64) -> Result<()> {
@@ -237,15 +238,11 @@ impl Accounts for PostgresStorage {
 
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         let client = self.client()?;
-        self.block_on(super::audit::latest(&*client, limit))
+        self.block_on(super::audit::latest(&client, limit))
     }
 }
 
-async fn query_device(
-    client: &impl GenericClient,
-    condition: &str,
-    param: &(dyn ToSql + Sync),
-) -> Result<Option<Device>> {
+async fn query_device(client: &impl Sql, condition: &str, param: &(dyn ToSql + Sync)) -> Result<Option<Device>> {
     let row = client
         .query_opt(&format!("{DEVICE_SELECT} WHERE {condition}"), &[param])
         .await?;
@@ -269,7 +266,7 @@ pub(super) fn role(code: &str) -> Result<Role> {
     Role::from_code(code).ok_or_else(|| Error::Internal(format!("a stored role {code:?} is unknown")))
 }
 
-async fn actor_owner(client: &impl GenericClient, actor: &[u8]) -> Result<Option<ActorOwner>> {
+async fn actor_owner(client: &impl Sql, actor: &[u8]) -> Result<Option<ActorOwner>> {
     let row = client
         .query_opt("SELECT device_id FROM actors WHERE actor = $1", &[&actor])
         .await?;
@@ -280,6 +277,6 @@ async fn actor_owner(client: &impl GenericClient, actor: &[u8]) -> Result<Option
     })
 }
 
-async fn exists(client: &impl GenericClient, sql: &str, param: &(dyn ToSql + Sync)) -> Result<bool> {
+async fn exists(client: &impl Sql, sql: &str, param: &(dyn ToSql + Sync)) -> Result<bool> {
     Ok(client.query_opt(sql, &[param]).await?.is_some())
 }

@@ -5,10 +5,11 @@
 //! form one chain with no gaps or forks. The schema's triggers refuse updates, and deletes other
 //! than retention's; the chain and the signed checkpoints are what show tampering beyond them.
 
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row, Transaction};
 
 use super::{Lock, PostgresStorage, seq_from, sql_seq};
+use super::{Sql, Tx};
 use crate::audit::{Chain, GENESIS, checkpoint_message, entry_hash};
 use crate::error::{Error, Result};
 use crate::storage::{AuditEntry, AuditFilter, AuditTrail, ChainHash, ChainedEntry, Checkpoint, CheckpointSigner};
@@ -21,7 +22,7 @@ type Params<'a> = Vec<&'a (dyn ToSql + Sync)>;
 
 /// Appends `entry` to the chain inside `tx`, taking `Lock::Audit` first so nobody else appends
 /// between reading the head and writing after it. Returns the entry's seq.
-pub(super) async fn append(tx: &Transaction<'_>, entry: &AuditEntry) -> Result<u64> {
+pub(super) async fn append(tx: &Tx<'_>, entry: &AuditEntry) -> Result<u64> {
     Lock::Audit.take(tx).await?;
     let (head, prev) = head(tx).await?.unwrap_or((0, GENESIS));
     let seq = head + 1;
@@ -46,7 +47,7 @@ pub(super) async fn append(tx: &Transaction<'_>, entry: &AuditEntry) -> Result<u
 
 /// Appends `entries` in order, as `append` does one by one, but in three round trips whatever
 /// their number (the lock, the head, one insert), so a sync holds `Lock::Audit` briefly.
-pub(super) async fn append_all(tx: &Transaction<'_>, entries: &[AuditEntry]) -> Result<()> {
+pub(super) async fn append_all(tx: &Tx<'_>, entries: &[AuditEntry]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -82,7 +83,7 @@ pub(super) async fn append_all(tx: &Transaction<'_>, entries: &[AuditEntry]) -> 
 }
 
 /// The newest entries, newest first, without their hashes (the `Accounts::audit_log` view).
-pub(super) async fn latest(client: &impl GenericClient, limit: usize) -> Result<Vec<AuditEntry>> {
+pub(super) async fn latest(client: &impl Sql, limit: usize) -> Result<Vec<AuditEntry>> {
     let rows = client
         .query(
             &format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT $1"),
@@ -92,7 +93,7 @@ pub(super) async fn latest(client: &impl GenericClient, limit: usize) -> Result<
     rows.iter().map(|row| Ok(chained(row)?.entry)).collect()
 }
 
-async fn head(client: &impl GenericClient) -> Result<Option<(u64, ChainHash)>> {
+async fn head(client: &impl Sql) -> Result<Option<(u64, ChainHash)>> {
     let last = match client
         .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
         .await?
@@ -125,7 +126,7 @@ impl AuditTrail for PostgresStorage {
             n - 1
         );
         let client = self.client()?;
-        self.block_on(query_entries(&*client, &sql, &params))
+        self.block_on(query_entries(&client, &sql, &params))
     }
 
     fn audit_latest(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<ChainedEntry>> {
@@ -138,12 +139,12 @@ impl AuditTrail for PostgresStorage {
             params.len()
         );
         let client = self.client()?;
-        self.block_on(query_entries(&*client, &sql, &params))
+        self.block_on(query_entries(&client, &sql, &params))
     }
 
     fn audit_head(&self) -> Result<Option<(u64, ChainHash)>> {
         let client = self.client()?;
-        self.block_on(head(&*client))
+        self.block_on(head(&client))
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
@@ -262,7 +263,7 @@ impl AuditTrail for PostgresStorage {
 
 /// Refuses to sign a chain that is already broken between the checkpoint before `seq` (or the
 /// first entry left) and `seq`.
-async fn check_segment(tx: &Transaction<'_>, seq: u64) -> Result<()> {
+async fn check_segment(tx: &Tx<'_>, seq: u64) -> Result<()> {
     let previous = tx
         .query_opt(
             &format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq < $1 ORDER BY seq DESC LIMIT 1"),
@@ -322,11 +323,7 @@ fn filter_sql<'a>(filter: &'a AuditFilter, params: &mut Params<'a>) -> String {
     conditions.join(" AND ")
 }
 
-async fn query_entries(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<ChainedEntry>> {
+async fn query_entries(client: &impl Sql, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<ChainedEntry>> {
     client.query(sql, params).await?.iter().map(chained).collect()
 }
 

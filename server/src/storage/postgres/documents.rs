@@ -11,11 +11,12 @@ use std::collections::HashSet;
 
 use outpost_core::sync::decode_heads;
 use outpost_core::{DeviceId, DocId, PersonId, TeamId};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{GenericClient, IsolationLevel, Row};
 
 use self::pull::pull_in;
 use self::write::{append_doc, check_unchanged, lock_docs, mark_scope_change, write_doc};
+use super::Sql;
 use super::{Lock, PostgresStorage, seq_from};
 use crate::error::{Error, Result};
 use crate::storage::{Device, Documents, Pull, Role, ScopePolicy, StoredDoc, SyncWrite};
@@ -129,7 +130,7 @@ impl Documents for PostgresStorage {
 
     fn log_head(&self) -> Result<u64> {
         let client = self.client()?;
-        self.block_on(log_head(&*client))
+        self.block_on(log_head(&client))
     }
 
     fn pull(&self, device: &Device, cursor: u64, exclude: &[u64], max_bytes: usize, indexed: bool) -> Result<Pull> {
@@ -138,11 +139,7 @@ impl Documents for PostgresStorage {
             self.block_on(async {
                 // One snapshot for the head and every entry: it holds a prefix of the log, as
                 // appends commit in seq order.
-                let tx = client
-                    .build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .start()
-                    .await?;
+                let tx = client.snapshot().await?;
                 let pull = pull_in(&tx, device, cursor, exclude, max_bytes, indexed).await?;
                 tx.commit().await?;
                 Ok(pull)
@@ -152,12 +149,12 @@ impl Documents for PostgresStorage {
 
     fn held_edits(&self, doc: &DocId) -> Result<Vec<crate::storage::HeldRow>> {
         let client = self.client()?;
-        self.block_on(super::forget::held_edits(&*client, doc))
+        self.block_on(super::forget::held_edits(&client, doc))
     }
 
     fn settle_held(&self, id: i64, doc: &DocId) -> Result<bool> {
         let client = self.client()?;
-        self.block_on(super::forget::settle_held(&*client, id, doc))
+        self.block_on(super::forget::settle_held(&client, id, doc))
     }
 
     fn mark_held(&self, device: &DeviceId, docs: &[(DocId, PersonId)]) -> Result<()> {
@@ -266,7 +263,7 @@ fn stored_doc(id: &DocId, row: &Row) -> Result<StoredDoc> {
 
 /// The highest log seq ever written: an erasure deletes entries, perhaps the latest, and a
 /// device's cursor must never look newer than the log (that would read as a restore).
-async fn log_head(client: &impl GenericClient) -> Result<u64> {
+async fn log_head(client: &impl Sql) -> Result<u64> {
     let row = client
         .query_one(
             "SELECT GREATEST(coalesce(max(seq), 0),

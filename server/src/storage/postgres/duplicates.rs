@@ -1,9 +1,10 @@
 //! Merges of duplicate people in PostgreSQL, as in SQLite (`sqlite/duplicates.rs`).
 
 use outpost_core::{PersonId, WorkerId};
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Row;
 
 use super::PostgresStorage;
+use super::{Sql, Tx};
 use crate::error::{Error, Result};
 use crate::storage::{AuditEntry, DocWrite, Duplicates, Merge};
 
@@ -19,7 +20,7 @@ pub(super) const V5_DUPLICATES: &str = "
 
 /// A document re-pointed at another person (a merge of duplicates): the rows that name its
 /// person follow it. Nothing happens for a document that keeps its person.
-pub(super) async fn follow_person(tx: &Transaction<'_>, doc: &DocWrite) -> Result<()> {
+pub(super) async fn follow_person(tx: &Tx<'_>, doc: &DocWrite) -> Result<()> {
     let (id, person) = (doc.doc.as_str(), doc.person.as_str());
     let moved = tx
         .execute(

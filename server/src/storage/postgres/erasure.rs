@@ -4,6 +4,7 @@
 
 use outpost_core::{DeviceId, DocId, PersonId, TeamId};
 
+use super::Sql;
 use super::{Lock, PostgresStorage};
 use crate::error::Result;
 use crate::storage::{AuditEntry, Erasures, no_team};

@@ -3,9 +3,9 @@
 //! VACUUM reclaims them; SECURITY.md says what an operator runs after a redaction.
 
 use outpost_core::{DeviceId, DocId};
-use tokio_postgres::Transaction;
 
 use super::sql_seq;
+use super::{Sql, Tx};
 use crate::error::Result;
 use crate::storage::HeldRow;
 
@@ -24,7 +24,7 @@ pub(super) const V3_FORGET: &str = "
 
 /// The document just written at log entry `seq` replaces its history: older entries go (they
 /// hold the removed text), and devices behind `seq` that hold it are sent it whole.
-pub(super) async fn replace_history(tx: &Transaction<'_>, doc: &DocId, seq: u64, redaction: &[u8]) -> Result<()> {
+pub(super) async fn replace_history(tx: &Tx<'_>, doc: &DocId, seq: u64, redaction: &[u8]) -> Result<()> {
     let seq = sql_seq(seq)?;
     tx.execute(
         "DELETE FROM log WHERE doc_id = $1 AND seq <> $2",
@@ -41,7 +41,7 @@ pub(super) async fn replace_history(tx: &Transaction<'_>, doc: &DocId, seq: u64,
     Ok(())
 }
 
-pub(super) async fn insert_held(tx: &Transaction<'_>, held: &HeldRow) -> Result<()> {
+pub(super) async fn insert_held(tx: &Tx<'_>, held: &HeldRow) -> Result<()> {
     tx.execute(
         "INSERT INTO held_edits (doc_id, device_id, held, received_at) VALUES ($1, $2, $3, $4)",
         &[&held.doc.as_str(), &held.device.as_str(), &held.held, &held.received_at],
@@ -50,7 +50,7 @@ pub(super) async fn insert_held(tx: &Transaction<'_>, held: &HeldRow) -> Result<
     Ok(())
 }
 
-pub(super) async fn held_edits(client: &impl tokio_postgres::GenericClient, doc: &DocId) -> Result<Vec<HeldRow>> {
+pub(super) async fn held_edits(client: &impl Sql, doc: &DocId) -> Result<Vec<HeldRow>> {
     let rows = client
         .query(
             "SELECT id, device_id, held, received_at FROM held_edits WHERE doc_id = $1 ORDER BY id",
@@ -71,7 +71,7 @@ pub(super) async fn held_edits(client: &impl tokio_postgres::GenericClient, doc:
 }
 
 /// Deletes a held edit a lead decided on; false when it is gone already.
-pub(super) async fn settle_held(client: &impl tokio_postgres::GenericClient, id: i64, doc: &DocId) -> Result<bool> {
+pub(super) async fn settle_held(client: &impl Sql, id: i64, doc: &DocId) -> Result<bool> {
     let deleted = client
         .execute(
             "DELETE FROM held_edits WHERE id = $1 AND doc_id = $2",

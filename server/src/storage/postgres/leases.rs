@@ -5,6 +5,7 @@
 use outpost_core::{DeviceId, TeamId};
 
 use super::PostgresStorage;
+use super::Sql;
 use crate::error::{Error, Result};
 use crate::storage::{DEFAULT_LEASE_DAYS, Departed, Departure, Lifecycle, MAX_LEASE_DAYS};
 

@@ -13,6 +13,7 @@ use tokio_postgres::types::ToSql;
 pub(super) use self::listing::write_listing;
 
 use super::PostgresStorage;
+use super::Sql;
 use crate::error::{Error, Result};
 use crate::storage::{
     ActionListing, CaseloadEntry, ListedPerson, QueueFilter, QueuePage, QueueState, RecordListing, ReviewIndex, Role,

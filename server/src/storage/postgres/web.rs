@@ -2,9 +2,9 @@
 //! addresses and the teams each lead reviews.
 
 use outpost_core::{TeamId, WorkerId};
-use tokio_postgres::GenericClient;
 
 use super::PostgresStorage;
+use super::Sql;
 use super::accounts::role;
 use crate::error::{Error, Result};
 use crate::storage::{Role, WebAccounts, WebSession};
@@ -177,7 +177,7 @@ impl WebAccounts for PostgresStorage {
     }
 }
 
-async fn require_worker(client: &impl GenericClient, worker: &WorkerId) -> Result<Role> {
+async fn require_worker(client: &impl Sql, worker: &WorkerId) -> Result<Role> {
     let row = client
         .query_opt("SELECT role FROM workers WHERE worker_id = $1", &[&worker.as_str()])
         .await?;

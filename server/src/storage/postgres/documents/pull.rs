@@ -11,8 +11,9 @@ use std::collections::HashMap;
 
 use outpost_core::sync::decode_heads;
 use outpost_core::{DocId, PersonId};
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Row;
 
+use super::super::{Sql, Tx};
 use super::super::{seq_from, sql_seq};
 use super::{log_head, scope_sql};
 use crate::error::Result;
@@ -45,7 +46,7 @@ enum Delivery {
 
 /// `Documents::pull` inside its transaction.
 pub(super) async fn pull_in(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     device: &Device,
     cursor: u64,
     exclude: &[u64],
@@ -130,7 +131,7 @@ pub(super) async fn pull_in(
 
 /// Each document in the device's scope with entries after `cursor`, in the order of its first
 /// such entry, with how it is to be sent.
-async fn candidates(tx: &Transaction<'_>, device: &Device, cursor: u64) -> Result<Vec<Candidate>> {
+async fn candidates(tx: &Tx<'_>, device: &Device, cursor: u64) -> Result<Vec<Candidate>> {
     let (scope, worker) = scope_sql(device);
     let rows = tx
         .query(
@@ -177,7 +178,7 @@ async fn candidates(tx: &Transaction<'_>, device: &Device, cursor: u64) -> Resul
 
 /// The stored documents of the chunk's candidates sent whole, by id: `snapshot, heads,
 /// index_rows` (when `indexed`), `redaction`.
-async fn stored_docs(tx: &Transaction<'_>, chunk: &[Candidate], indexed: bool) -> Result<HashMap<String, Row>> {
+async fn stored_docs(tx: &Tx<'_>, chunk: &[Candidate], indexed: bool) -> Result<HashMap<String, Row>> {
     let ids = ids(chunk, |d| d != Delivery::Changes);
     if ids.is_empty() {
         return Ok(HashMap::new());
@@ -197,7 +198,7 @@ async fn stored_docs(tx: &Transaction<'_>, chunk: &[Candidate], indexed: bool) -
 /// The changes after `cursor` of the chunk's documents the device holds, but the entries in
 /// `exclude`, concatenated per document.
 async fn held_changes(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     chunk: &[Candidate],
     cursor: u64,
     exclude: &[u64],
@@ -243,12 +244,7 @@ fn take(stored: &mut HashMap<String, Row>, doc: &str) -> Result<Row> {
 
 /// Records that the device holds what it was sent whole, from the entry it was sent at: new
 /// documents, and replacements of documents it held.
-async fn record_held(
-    tx: &Transaction<'_>,
-    device: &Device,
-    whole: &[&Candidate],
-    replaced: &[&Candidate],
-) -> Result<()> {
+async fn record_held(tx: &Tx<'_>, device: &Device, whole: &[&Candidate], replaced: &[&Candidate]) -> Result<()> {
     let device = device.device.as_str();
     if !whole.is_empty() {
         let docs: Vec<&str> = whole.iter().map(|c| c.doc.as_str()).collect();

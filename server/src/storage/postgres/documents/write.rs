@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use outpost_core::sync::{decode_heads, encode_heads};
 use outpost_core::{ChangeHash, DocId};
-use tokio_postgres::Transaction;
 
+use super::super::{Sql, Tx};
 use super::super::{review, seq_from};
 use crate::error::{Error, Result};
 use crate::storage::DocWrite;
@@ -19,7 +19,7 @@ const DOC_LOCK_CLASS: i32 = 0x6f75_7470;
 /// Waits until no other transaction, in any process, holds a lock on one of `docs`, then holds
 /// them until this one ends. Taken in one order (by key), so two writers never wait on each
 /// other; two documents whose ids hash alike take turns needlessly.
-pub(super) async fn lock_docs(tx: &Transaction<'_>, docs: &[&str]) -> Result<()> {
+pub(super) async fn lock_docs(tx: &Tx<'_>, docs: &[&str]) -> Result<()> {
     if docs.is_empty() {
         return Ok(());
     }
@@ -34,7 +34,7 @@ pub(super) async fn lock_docs(tx: &Transaction<'_>, docs: &[&str]) -> Result<()>
 
 /// Refuses a write merged onto heads a document no longer has: another process (an admin
 /// command, or a second server) wrote it since it was read. The documents are locked.
-pub(super) async fn check_unchanged(tx: &Transaction<'_>, expected: &[(DocId, Vec<ChangeHash>)]) -> Result<()> {
+pub(super) async fn check_unchanged(tx: &Tx<'_>, expected: &[(DocId, Vec<ChangeHash>)]) -> Result<()> {
     if expected.is_empty() {
         return Ok(());
     }
@@ -68,7 +68,7 @@ pub(super) async fn check_unchanged(tx: &Transaction<'_>, expected: &[(DocId, Ve
 /// them, the document, its review listing and that the device holds it. Returns whether the
 /// person's allocations changed, so newly allocated workers' devices must be sent the person's
 /// other documents (`append_doc`).
-pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &DocWrite) -> Result<bool> {
+pub(super) async fn write_doc(tx: &Tx<'_>, device: Option<&str>, doc: &DocWrite) -> Result<bool> {
     super::super::duplicates::follow_person(tx, doc).await?;
     let person = doc.person.as_str();
     let mut scope_changed = false;
@@ -140,12 +140,7 @@ pub(super) async fn write_doc(tx: &Transaction<'_>, device: Option<&str>, doc: &
 /// Appends a document's log entry, after the empty entries that send the person's other
 /// documents to newly allocated workers when `scope_changed`; returns its seq. The caller's
 /// transaction holds `Lock::Log`.
-pub(super) async fn append_doc(
-    tx: &Transaction<'_>,
-    device: Option<&str>,
-    doc: &DocWrite,
-    scope_changed: bool,
-) -> Result<u64> {
+pub(super) async fn append_doc(tx: &Tx<'_>, device: Option<&str>, doc: &DocWrite, scope_changed: bool) -> Result<u64> {
     let person = doc.person.as_str();
     if scope_changed {
         mark_scope_change(tx, person, Some(doc.doc.as_str())).await?;
@@ -162,7 +157,7 @@ pub(super) async fn append_doc(
 
 /// Appends an empty entry for each of a person's documents (but `except`), in id order, so
 /// devices that have just gained the person find them after their cursor and receive them whole.
-pub(super) async fn mark_scope_change(tx: &Transaction<'_>, person: &str, except: Option<&str>) -> Result<()> {
+pub(super) async fn mark_scope_change(tx: &Tx<'_>, person: &str, except: Option<&str>) -> Result<()> {
     tx.execute(
         "INSERT INTO log (doc_id, person_id, device_id, bytes)
          SELECT doc_id, person_id, NULL, '\\x'::bytea FROM documents

@@ -3,13 +3,13 @@
 
 use outpost_core::sync::{Listing, encode_heads};
 use outpost_core::{ChangeHash, DocId, PersonId};
-use tokio_postgres::Transaction;
 
+use super::super::{Sql, Tx};
 use crate::error::Result;
 
 /// Writes a document's listing; part of the transaction that stores the document.
 pub(in crate::storage::postgres) async fn write_listing(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     doc: &DocId,
     person: &PersonId,
     heads: &[ChangeHash],
@@ -120,7 +120,7 @@ pub(in crate::storage::postgres) async fn write_listing(
 }
 
 async fn write_record(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     doc: &DocId,
     person: &PersonId,
     doc_type: &str,
