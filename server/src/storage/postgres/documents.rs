@@ -4,6 +4,7 @@
 //! become visible in order across processes and a device's cursor never passes an entry another
 //! process has yet to commit. Serving a pull reads stored bytes only, from one snapshot.
 
+mod batch;
 mod pull;
 mod write;
 
@@ -15,7 +16,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
 use self::pull::pull_in;
-use self::write::{append_doc, check_unchanged, lock_docs, mark_scope_change, write_doc};
+use self::write::{append_doc, check_unchanged, lock_docs, mark_scope_change};
 use super::Sql;
 use super::{Lock, PostgresStorage, seq_from};
 use crate::error::{Error, Result};
@@ -92,23 +93,33 @@ impl Documents for PostgresStorage {
                     )
                     .await?;
                 }
-                let mut scope_changed = Vec::with_capacity(write.docs.len());
-                for doc in &write.docs {
-                    scope_changed.push(write_doc(&tx, device_id, doc).await?);
-                }
+                // A day's work writes a statement per table; what cannot be batched, a few per
+                // document.
+                let batched = batch::batchable(&write.docs) && write.redactions.is_empty();
+                let scope_changed = if batched {
+                    batch::write_docs(&tx, device_id, &write.docs).await?;
+                    vec![false; write.docs.len()]
+                } else {
+                    batch::write_each(&tx, device_id, &write.docs).await?
+                };
                 // Only now the log: whoever appends after us waits for our commit, so no puller
                 // sees their seq before ours. Held for the appends and the commit alone.
                 if !write.docs.is_empty() || !write.held.is_empty() {
                     Lock::Log.take(&tx).await?;
                 }
-                let mut seqs = Vec::with_capacity(write.docs.len());
-                for (doc, scope_changed) in write.docs.iter().zip(scope_changed) {
-                    let seq = append_doc(&tx, device_id, doc, scope_changed).await?;
-                    if let Some((_, redaction)) = write.redactions.iter().find(|(d, _)| *d == doc.doc) {
-                        super::forget::replace_history(&tx, &doc.doc, seq, redaction).await?;
+                let seqs = if batched && !write.docs.is_empty() {
+                    batch::append_docs(&tx, device_id, &write.docs).await?
+                } else {
+                    let mut seqs = Vec::with_capacity(write.docs.len());
+                    for (doc, scope_changed) in write.docs.iter().zip(scope_changed) {
+                        let seq = append_doc(&tx, device_id, doc, scope_changed).await?;
+                        if let Some((_, redaction)) = write.redactions.iter().find(|(d, _)| *d == doc.doc) {
+                            super::forget::replace_history(&tx, &doc.doc, seq, redaction).await?;
+                        }
+                        seqs.push(seq);
                     }
-                    seqs.push(seq);
-                }
+                    seqs
+                };
                 for held in &write.held {
                     super::forget::insert_held(&tx, held).await?;
                 }

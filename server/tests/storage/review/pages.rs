@@ -96,10 +96,12 @@ fn a_listed_person_falls_back_to_their_id_and_unknown_risk(s: &Backend) {
 
 fn a_persons_visits_actions_and_records_read_newest_first(s: &Backend) {
     north(s);
+    write(s, vec![person("p1", "Iris Kemp", None, RiskTier::Low)]);
+    // The person's documents in one write, as a day's work arrives (PostgreSQL writes them a
+    // statement per table).
     write(
         s,
         vec![
-            person("p1", "Iris Kemp", None, RiskTier::Low),
             visit(
                 "v1",
                 "p1",
@@ -116,6 +118,8 @@ fn a_persons_visits_actions_and_records_read_newest_first(s: &Backend) {
                 false,
                 vec![
                     action("z", Some(day(1)), true, false),
+                    // Given twice: the later one stands.
+                    action("w", Some(day(9)), true, false),
                     action("w", Some(day(2)), false, true),
                 ],
             ),
