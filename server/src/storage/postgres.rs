@@ -23,13 +23,13 @@ mod review;
 mod schema;
 mod web;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Statement, Transaction};
@@ -37,7 +37,7 @@ use tokio_postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, 
 use crate::error::{Error, Result};
 
 /// Connections one process keeps open at most; requests past it wait for one.
-const MAX_CONNECTIONS: usize = 16;
+const MAX_CONNECTIONS: usize = 32;
 /// How long a request waits for a free connection before it is an error.
 const CONNECTION_WAIT: Duration = Duration::from_secs(30);
 /// Statements one connection keeps prepared at most; past it they are all closed and prepared
@@ -87,6 +87,9 @@ pub struct PostgresStorage {
 struct Pool {
     clients: Vec<Conn>,
     open: usize,
+    /// Tickets of the callers waiting for a client, first come first served.
+    waiting: VecDeque<u64>,
+    next_ticket: u64,
 }
 
 /// A connection and the statements prepared on it.
@@ -158,49 +161,68 @@ impl PostgresStorage {
     }
 
     /// A client from the pool, connecting a new one while fewer than `MAX_CONNECTIONS` are
-    /// open; it goes back to the pool when dropped.
+    /// open; it goes back to the pool when dropped. Callers are served in the order they asked,
+    /// so under load none waits for ever while later ones are served.
     pub(crate) fn client(&self) -> Result<Pooled<'_>> {
         let mut pool = self.pool()?;
+        let ticket = pool.next_ticket;
+        pool.next_ticket += 1;
+        pool.waiting.push_back(ticket);
+        let deadline = Instant::now() + CONNECTION_WAIT;
         loop {
-            if let Some(conn) = pool.clients.pop() {
-                if !conn.client.is_closed() {
+            if pool.waiting.front() == Some(&ticket) {
+                if let Some(conn) = pool.clients.pop() {
+                    if conn.client.is_closed() {
+                        pool.open -= 1;
+                        continue;
+                    }
+                    self.served(&mut pool);
                     return Ok(Pooled {
                         conn: Some(conn),
                         storage: self,
                     });
                 }
-                pool.open -= 1;
-                continue;
-            }
-            if pool.open < MAX_CONNECTIONS {
-                pool.open += 1;
-                drop(pool);
-                return match self.connect() {
-                    Ok(client) => Ok(Pooled {
-                        conn: Some(Conn {
-                            client,
-                            statements: Statements::default(),
+                if pool.open < MAX_CONNECTIONS {
+                    pool.open += 1;
+                    self.served(&mut pool);
+                    drop(pool);
+                    return match self.connect() {
+                        Ok(client) => Ok(Pooled {
+                            conn: Some(Conn {
+                                client,
+                                statements: Statements::default(),
+                            }),
+                            storage: self,
                         }),
-                        storage: self,
-                    }),
-                    Err(e) => {
-                        self.pool()?.open -= 1;
-                        Err(e)
-                    }
-                };
+                        Err(e) => {
+                            self.pool()?.open -= 1;
+                            self.returned.notify_all();
+                            Err(e)
+                        }
+                    };
+                }
             }
-            let (next, timeout) = self
-                .returned
-                .wait_timeout(pool, CONNECTION_WAIT)
-                .map_err(|_| poisoned())?;
-            if timeout.timed_out() && next.clients.is_empty() && next.open >= MAX_CONNECTIONS {
+            let now = Instant::now();
+            if now >= deadline {
+                pool.waiting.retain(|t| *t != ticket);
+                self.returned.notify_all();
                 return Err(Error::Internal(format!(
                     "no PostgreSQL connection came free within {} s",
                     CONNECTION_WAIT.as_secs()
                 )));
             }
-            pool = next;
+            pool = self
+                .returned
+                .wait_timeout(pool, deadline - now)
+                .map_err(|_| poisoned())?
+                .0;
         }
+    }
+
+    /// The caller at the head of the queue has its client: the next one may be served.
+    fn served(&self, pool: &mut Pool) {
+        pool.waiting.pop_front();
+        self.returned.notify_all();
     }
 
     fn connect(&self) -> Result<Client> {
@@ -322,7 +344,8 @@ impl Drop for Pooled<'_> {
             } else {
                 pool.clients.push(conn);
             }
-            self.storage.returned.notify_one();
+            // Every waiter looks: only the first in line takes it.
+            self.storage.returned.notify_all();
         }
     }
 }
@@ -428,4 +451,54 @@ pub(crate) fn sql_seq(seq: u64) -> Result<i64> {
 /// A BIGINT read back as a sequence number.
 pub(crate) fn seq_from(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::Internal(format!("a stored sequence number is negative: {value}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn callers_waiting_for_a_connection_are_served_in_the_order_they_asked() {
+        let url =
+            std::env::var("OUTPOST_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let storage = Arc::new(
+            PostgresStorage::unmigrated(parse(&url).unwrap())
+                .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test (OUTPOST_TEST_POSTGRES): {e}")),
+        );
+        let mut held: Vec<Pooled<'_>> = (0..MAX_CONNECTIONS).map(|_| storage.client().unwrap()).collect();
+        // Three callers queue up, in a known order, while every connection is in use.
+        let served = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..3)
+            .map(|i| {
+                let (shared, served) = (storage.clone(), served.clone());
+                let caller = std::thread::spawn(move || {
+                    let client = shared.client().unwrap();
+                    let order = served.fetch_add(1, Ordering::SeqCst);
+                    // Holds it until the test has seen who came next.
+                    std::thread::sleep(Duration::from_millis(300));
+                    drop(client);
+                    (i, order)
+                });
+                while storage.pool().unwrap().waiting.len() <= i {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                caller
+            })
+            .collect();
+        // A connection comes free just as another caller asks: it must wait its turn, behind
+        // the three (each of which passes the one connection on).
+        drop(held.pop());
+        let late = storage.client().unwrap();
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            3,
+            "the late caller went before a waiting one"
+        );
+        drop(late);
+        let orders: Vec<(usize, usize)> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+        assert_eq!(orders, [(0, 0), (1, 1), (2, 2)]);
+    }
 }
