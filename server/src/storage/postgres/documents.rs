@@ -231,7 +231,7 @@ impl Documents for PostgresStorage {
 
 /// Runs `attempt` again when PostgreSQL aborted it for a concurrent transaction's sake (a
 /// serialization failure or a deadlock): none of it was committed, and a new try sees the other.
-fn retrying<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+pub(super) fn retrying<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
     let mut tries = 1;
     loop {
         match attempt() {

@@ -23,8 +23,8 @@ pub(super) const V4_ERASURE: &str = "
         closed_at BIGINT NOT NULL
     );";
 
-impl Erasures for PostgresStorage {
-    fn erase(&self, person: &PersonId, docs: &[DocId], audit: &AuditEntry) -> Result<Vec<DocId>> {
+impl PostgresStorage {
+    fn erase_once(&self, person: &PersonId, docs: &[DocId], audit: &AuditEntry) -> Result<Vec<DocId>> {
         let mut client = self.client()?;
         self.block_on(async {
             let tx = client.transaction().await?;
@@ -102,6 +102,15 @@ impl Erasures for PostgresStorage {
             tx.commit().await?;
             targets.into_iter().map(|d| Ok(DocId::new(d)?)).collect()
         })
+    }
+}
+
+impl Erasures for PostgresStorage {
+    fn erase(&self, person: &PersonId, docs: &[DocId], audit: &AuditEntry) -> Result<Vec<DocId>> {
+        // A sync writing one of the person's documents holds its row while it waits for
+        // `Lock::Log`, which this takes first: PostgreSQL ends one of the two as a deadlock,
+        // and this one is tried again.
+        super::documents::retrying(|| self.erase_once(person, docs, audit))
     }
 
     fn erased(&self, id: &str) -> Result<Option<(PersonId, bool)>> {
