@@ -208,23 +208,27 @@ impl Documents for PostgresStorage {
     }
 
     fn reassign(&self, person: &PersonId, team: &TeamId) -> Result<()> {
-        let mut client = self.client()?;
-        self.block_on(async {
-            let tx = client.transaction().await?;
-            // It appends to the log.
-            Lock::Log.take(&tx).await?;
-            let changed = tx
-                .execute(
-                    "UPDATE people SET team_id = $2 WHERE person_id = $1",
-                    &[&person.as_str(), &team.as_str()],
-                )
-                .await?;
-            if changed == 0 {
-                return Err(Error::NotFound(format!("person {person}")));
-            }
-            mark_scope_change(&tx, person.as_str(), None).await?;
-            tx.commit().await?;
-            Ok(())
+        // Tried again if it deadlocks with a sync writing the person's row while it waits for
+        // `Lock::Log`, which this takes first.
+        retrying(|| {
+            let mut client = self.client()?;
+            self.block_on(async {
+                let tx = client.transaction().await?;
+                // It appends to the log.
+                Lock::Log.take(&tx).await?;
+                let changed = tx
+                    .execute(
+                        "UPDATE people SET team_id = $2 WHERE person_id = $1",
+                        &[&person.as_str(), &team.as_str()],
+                    )
+                    .await?;
+                if changed == 0 {
+                    return Err(Error::NotFound(format!("person {person}")));
+                }
+                mark_scope_change(&tx, person.as_str(), None).await?;
+                tx.commit().await?;
+                Ok(())
+            })
         })
     }
 }
