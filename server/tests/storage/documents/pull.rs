@@ -136,6 +136,56 @@ fn a_pull_stops_at_its_byte_budget_and_resumes_there(s: &Backend) {
     );
 }
 
+/// More documents than PostgreSQL reads in one chunk (128), cut by the budget part-way through a
+/// chunk: each is sent once, in log order, whole until the device holds it and then as changes.
+fn a_pull_of_hundreds_of_documents_sends_each_once_whole_then_as_changes(s: &Backend) {
+    add_team(s, "north", ScopePolicy::Team);
+    add_worker(s, "ann", "Ann", Role::Worker, "north");
+    let phone = enrol(s, "ann");
+    let visits: Vec<String> = (0..300).map(|i| format!("v{i:03}")).collect();
+    s.write(None, &docs(vec![person_write("p1", "north", &[])])).unwrap();
+    let written = docs(visits.iter().map(|v| doc_write(v, "p1", "visit")).collect());
+    let seqs = s.write(None, &written).unwrap();
+    assert_eq!(seqs.len(), 300);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "appended in order: {seqs:?}");
+
+    // A budget the person and 199 visits fill: the first pull stops after them, in the second
+    // chunk.
+    let budget = snapshot("p1").len() + visits[..199].iter().map(|v| snapshot(v).len()).sum::<usize>();
+    let first = s.pull(&phone, 0, &[], budget, false).unwrap();
+    let mut expected = vec!["p1"];
+    expected.extend(visits[..199].iter().map(String::as_str));
+    assert_eq!(ids(&first.entries), expected);
+    assert!(first.more);
+    assert_eq!(first.cursor, seqs[198]);
+    assert!(
+        first.entries[1..]
+            .iter()
+            .zip(&visits)
+            .all(|(e, v)| e.bytes == snapshot(v))
+    );
+    let rest = all(s, &phone, first.cursor);
+    assert_eq!(
+        ids(&rest.entries),
+        visits[199..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(!rest.more);
+    assert_eq!(rest.cursor, seqs[299]);
+
+    // Edits to visits on either side of the cut reach it as changes.
+    let edited = ["v001", "v150", "v299"];
+    let edits = edited.iter().map(|v| DocWrite {
+        changes: format!("{v} edited").into_bytes(),
+        ..doc_write(v, "p1", "visit")
+    });
+    s.write(None, &docs(edits.collect())).unwrap();
+    let changes = all(s, &phone, rest.cursor);
+    assert_eq!(ids(&changes.entries), edited);
+    for (entry, v) in changes.entries.iter().zip(edited) {
+        assert_eq!(entry.bytes, format!("{v} edited").into_bytes());
+    }
+}
+
 fn a_pull_sends_only_the_people_in_the_devices_scope(s: &Backend) {
     add_team(s, "north", ScopePolicy::Allocated);
     add_team(s, "south", ScopePolicy::Team);
@@ -285,6 +335,7 @@ on_every_backend!(
     a_pull_leaves_out_the_entries_of_the_same_sync,
     a_pull_sends_the_snapshot_when_the_changes_outgrow_it,
     a_pull_stops_at_its_byte_budget_and_resumes_there,
+    a_pull_of_hundreds_of_documents_sends_each_once_whole_then_as_changes,
     a_pull_sends_only_the_people_in_the_devices_scope,
     a_newly_allocated_person_reaches_the_worker_whole,
     documents_marked_held_are_sent_as_changes,
