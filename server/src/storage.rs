@@ -271,7 +271,8 @@ pub trait Documents: Send + Sync {
     /// The highest log seq.
     fn log_head(&self) -> Result<u64>;
     /// What a device at `cursor` lacks of the people in its scope, one entry per document in
-    /// the order of each document's first unsent log entry, up to about `max_bytes`, skipping
+    /// the order of each document's first unsent log entry, up to about `max_bytes` (counting
+    /// the documents and the index rows sent with them), skipping
     /// `exclude` (entries this same sync wrote). A document the device holds gets its new
     /// changes; one it does not (or that is behind pruned history) gets its snapshot, and is
     /// recorded as held from that entry on. Returns the entries and the cursor the device may

@@ -200,7 +200,8 @@ impl Documents for SqliteStorage {
             if bytes.is_empty() {
                 continue;
             }
-            size += bytes.len();
+            // The index rows travel too: the budget bounds what a response holds.
+            size += bytes.len() + index.as_ref().map_or(0, |(_, rows)| rows.len());
             entries.push(Outgoing {
                 seq: first,
                 doc: DocId::new(doc)?,

@@ -136,6 +136,31 @@ fn a_pull_stops_at_its_byte_budget_and_resumes_there(s: &Backend) {
     );
 }
 
+/// The index rows sent beside whole documents count against the budget as the documents do.
+fn a_pulls_budget_counts_the_index_rows_sent(s: &Backend) {
+    add_team(s, "north", ScopePolicy::Team);
+    add_worker(s, "ann", "Ann", Role::Worker, "north");
+    let phone = enrol(s, "ann");
+    let indexed = |doc: DocWrite| DocWrite {
+        index_rows: vec![7; 1000],
+        ..doc
+    };
+    let write = docs(vec![
+        indexed(person_write("p1", "north", &[])),
+        indexed(doc_write("v1", "p1", "visit")),
+    ]);
+    s.write(None, &write).unwrap();
+    // Past the person's snapshot, short of it with its rows: unindexed, both fit; indexed, one.
+    let budget = snapshot("p1").len() + 1;
+    assert_eq!(
+        ids(&s.pull(&phone, 0, &[], budget, false).unwrap().entries),
+        ["p1", "v1"]
+    );
+    let pull = s.pull(&phone, 0, &[], budget, true).unwrap();
+    assert_eq!(ids(&pull.entries), ["p1"]);
+    assert!(pull.more);
+}
+
 /// More documents than PostgreSQL reads in one chunk (128), cut by the budget part-way through a
 /// chunk: each is sent once, in log order, whole until the device holds it and then as changes.
 fn a_pull_of_hundreds_of_documents_sends_each_once_whole_then_as_changes(s: &Backend) {
@@ -336,6 +361,7 @@ on_every_backend!(
     a_pull_sends_the_snapshot_when_the_changes_outgrow_it,
     a_pull_stops_at_its_byte_budget_and_resumes_there,
     a_pull_of_hundreds_of_documents_sends_each_once_whole_then_as_changes,
+    a_pulls_budget_counts_the_index_rows_sent,
     a_pull_sends_only_the_people_in_the_devices_scope,
     a_newly_allocated_person_reaches_the_worker_whole,
     documents_marked_held_are_sent_as_changes,

@@ -107,7 +107,8 @@ pub(super) async fn pull_in(
             if bytes.is_empty() {
                 continue;
             }
-            size += bytes.len();
+            // The index rows travel too: the budget bounds what a response holds.
+            size += bytes.len() + index.as_ref().map_or(0, |(_, rows)| rows.len());
             entries.push(Outgoing {
                 seq: candidate.first,
                 doc,
