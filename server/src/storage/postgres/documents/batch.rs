@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use outpost_core::sync::{Listing, encode_heads};
 
 use super::super::{Sql, Tx, review, seq_from};
-use super::write::{append_doc, write_doc};
+use super::write::write_doc;
 use crate::error::{Error, Result};
 use crate::storage::DocWrite;
 
@@ -184,9 +184,6 @@ struct ActionRow<'a> {
 /// Appends the log entries of `docs` (`batchable`), one each in their order; returns their
 /// seqs. The caller's transaction holds `Lock::Log`.
 pub(super) async fn append_docs(tx: &Tx<'_>, device: Option<&str>, docs: &[DocWrite]) -> Result<Vec<u64>> {
-    if docs.len() == 1 {
-        return Ok(vec![append_doc(tx, device, &docs[0], false).await?]);
-    }
     let ids: Vec<&str> = docs.iter().map(|d| d.doc.as_str()).collect();
     let people: Vec<&str> = docs.iter().map(|d| d.person.as_str()).collect();
     let changes: Vec<&[u8]> = docs.iter().map(|d| d.changes.as_slice()).collect();
